@@ -1,0 +1,22 @@
+"""The `caspio-stripe` command group. Each command lives in `connector/commands/`."""
+
+from __future__ import annotations
+
+import click
+
+from connector.commands import check_config, serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="caspio-stripe")
+def main() -> None:
+    """Bridge a Caspio app to Stripe subscriptions."""
+
+
+main.add_command(check_config.command)
+main.add_command(serve.command)
+
+
+@main.group("caspio")
+def caspio_group() -> None:
+    """Caspio-side set-up."""

@@ -1,0 +1,1 @@
+"""One module per `caspio-stripe` command; each exposes a click command named `command`."""

@@ -1,0 +1,283 @@
+"""Settings read from the environment and a `.env` file, checked once at start-up.
+
+Every variable in PRODUCT.md has a field here. A bad or missing value raises
+`SettingsError` whose message is one line naming the variable and the problem; secrets are
+wrapped in `Secret` so that they never reach a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///caspio-stripe.db"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+REQUIRED_IN_ORDER = (
+    "CASPIO_ACCOUNT_URL",
+    "CASPIO_CLIENT_ID",
+    "CASPIO_CLIENT_SECRET",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "BRIDGE_PUBLIC_URL",
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class Secret:
+    """A secret value that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def masked(self) -> str:
+        # Enough to tell two keys apart (prefix and last 2 chars), never enough to use one.
+        value = self._value
+        prefix = value.split("_", 2)
+        head = "_".join(prefix[:2]) + "_" if len(prefix) > 2 else ""
+        return f"{head}****{value[-2:]}" if len(value) > 12 else "****"
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    caspio_account_url: str
+    caspio_client_id: str
+    caspio_client_secret: Secret
+    stripe_secret_key: Secret
+    stripe_webhook_secrets: tuple[Secret, ...]
+    bridge_public_url: str
+    caspio_api_version: str = "v3"
+    caspio_webhook_secret: Secret | None = None
+    stripe_api_base: str | None = None
+    bridge_database_url: str = DEFAULT_DATABASE_URL
+    bridge_mapping: str | None = None
+    bridge_success_url: str | None = None
+    bridge_cancel_url: str | None = None
+    bridge_allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    bridge_admin_token: Secret | None = None
+    bridge_past_due_access: bool = True
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings; the process environment wins over the `.env` file."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update(read_env_file(Path(env_file)))
+        values.update(os.environ if environ is None else environ)
+        return _parse(values)
+
+    @classmethod
+    def for_tests(cls, **overrides: Any) -> Settings:
+        """Valid settings pointing at loopback addresses, for tests; no environment read."""
+        base = cls(
+            caspio_account_url="http://127.0.0.1:9",
+            caspio_client_id="test-client",
+            caspio_client_secret=Secret("test-client-secret"),
+            stripe_secret_key=Secret("sk_test_emulator"),
+            stripe_webhook_secrets=(Secret("whsec_test_secret"),),
+            bridge_public_url="http://127.0.0.1:8000",
+            stripe_api_base="http://127.0.0.1:9",
+            bridge_database_url="sqlite://",
+            bridge_success_url="http://127.0.0.1:8000/done",
+            bridge_cancel_url="http://127.0.0.1:8000/cancelled",
+        )
+        for name, value in overrides.items():
+            if name.endswith(("_secret", "_key", "_token")) and isinstance(value, str):
+                overrides[name] = Secret(value)
+        if isinstance(overrides.get("stripe_webhook_secrets"), (list, tuple)):
+            overrides["stripe_webhook_secrets"] = tuple(
+                s if isinstance(s, Secret) else Secret(s)
+                for s in overrides["stripe_webhook_secrets"]
+            )
+        return dataclasses.replace(base, **overrides)
+
+    def __repr__(self) -> str:
+        # The database URL may carry a password, so repr goes through the masked view.
+        shown = ", ".join(f"{name.lower()}={value!r}" for name, value in self.describe())
+        return f"Settings({shown})"
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(variable, shown value) pairs with secrets masked, for `check-config`."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                shown = value.masked()
+            elif isinstance(value, tuple):
+                shown = ", ".join(v.masked() if isinstance(v, Secret) else str(v) for v in value)
+            elif value is None:
+                shown = "(not set)"
+            elif f.name == "bridge_database_url":
+                shown = mask_url_password(str(value))
+            else:
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+            rows.append((f.name.upper(), shown))
+        return rows
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; `#` comments, `export ` prefixes and quotes allowed."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise SettingsError(f"{path.name} line {number}", "expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":****@", 1)
+    return url
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def required(name: str) -> str:
+        value = get(name)
+        if value is None:
+            raise SettingsError(name, "is required but not set")
+        return value
+
+    # Missing variables are reported in the order of the settings table, first one first.
+    for name in REQUIRED_IN_ORDER:
+        required(name)
+
+    api_version = (get("CASPIO_API_VERSION") or "v3").lower()
+    if api_version not in ("v2", "v3"):
+        raise SettingsError("CASPIO_API_VERSION", f"must be v2 or v3, not {api_version!r}")
+
+    stripe_key = required("STRIPE_SECRET_KEY")
+    if not re.fullmatch(r"(sk|rk)_(test|live)_[A-Za-z0-9_]+", stripe_key):
+        raise SettingsError("STRIPE_SECRET_KEY", "must look like sk_test_…, sk_live_… or rk_…")
+
+    webhook_secrets = tuple(
+        s.strip() for s in required("STRIPE_WEBHOOK_SECRET").split(",") if s.strip()
+    )
+    for secret in webhook_secrets:
+        if not secret.startswith("whsec_") or len(secret) <= len("whsec_"):
+            raise SettingsError("STRIPE_WEBHOOK_SECRET", "each secret must start with whsec_")
+    if not webhook_secrets:
+        raise SettingsError("STRIPE_WEBHOOK_SECRET", "is required but not set")
+
+    database_url = get("BRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", database_url):
+        raise SettingsError("BRIDGE_DATABASE_URL", "must start with sqlite:// or postgresql://")
+
+    mapping = get("BRIDGE_MAPPING")
+    if mapping is not None and not Path(mapping).is_file():
+        raise SettingsError("BRIDGE_MAPPING", f"file {mapping!r} does not exist")
+
+    origins = tuple(
+        _check_url("BRIDGE_ALLOWED_ORIGINS", o.strip().rstrip("/"))
+        for o in (get("BRIDGE_ALLOWED_ORIGINS") or "").split(",")
+        if o.strip()
+    )
+    optional_secret = {
+        name: Secret(value) if (value := get(name)) else None
+        for name in ("CASPIO_WEBHOOK_SECRET", "BRIDGE_ADMIN_TOKEN")
+    }
+    admin_token = optional_secret["BRIDGE_ADMIN_TOKEN"]
+    if admin_token is not None and len(admin_token.reveal()) < 16:
+        raise SettingsError("BRIDGE_ADMIN_TOKEN", "must be at least 16 characters")
+
+    def optional_url(name: str) -> str | None:
+        value = get(name)
+        return None if value is None else _check_url(name, value)
+
+    return Settings(
+        caspio_account_url=_check_url("CASPIO_ACCOUNT_URL", required("CASPIO_ACCOUNT_URL")),
+        caspio_client_id=required("CASPIO_CLIENT_ID"),
+        caspio_client_secret=Secret(required("CASPIO_CLIENT_SECRET")),
+        caspio_api_version=api_version,
+        caspio_webhook_secret=optional_secret["CASPIO_WEBHOOK_SECRET"],
+        stripe_secret_key=Secret(stripe_key),
+        stripe_webhook_secrets=tuple(Secret(s) for s in webhook_secrets),
+        stripe_api_base=optional_url("STRIPE_API_BASE"),
+        bridge_public_url=_check_url("BRIDGE_PUBLIC_URL", required("BRIDGE_PUBLIC_URL")),
+        bridge_database_url=database_url,
+        bridge_mapping=mapping,
+        bridge_success_url=optional_url("BRIDGE_SUCCESS_URL"),
+        bridge_cancel_url=optional_url("BRIDGE_CANCEL_URL"),
+        bridge_allowed_origins=origins,
+        bridge_admin_token=admin_token,
+        bridge_past_due_access=_parse_bool(
+            "BRIDGE_PAST_DUE_ACCESS", get("BRIDGE_PAST_DUE_ACCESS") or "true"
+        ),
+    )
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"must be true or false, not {value!r}")
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(name: str, value: str) -> str:
+    """https everywhere, plain http only on loopback (the sandbox and tests)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(name, f"must be an https:// address, not {value!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise SettingsError(name, "must use https (plain http is allowed only on loopback)")
+    if parts.username or parts.password:
+        raise SettingsError(name, "must not carry credentials in the address")
+    return value.rstrip("/")
