@@ -9,8 +9,10 @@ undocumented (assumed 400 ``SqlServerError`` naming a UNIQUE KEY / duplicate key
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -40,7 +42,8 @@ def parse_body(response: requests.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
+        # Decimal keeps Currency values exact (33.33 must never become 33.329999…).
+        return json.loads(response.content, parse_float=Decimal)
     except ValueError:
         return None
 

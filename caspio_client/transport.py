@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json as jsonlib
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -31,14 +34,17 @@ class Transport:
         json: Any = None,
         data: dict[str, str] | None = None,
     ) -> requests.Response:
+        body: bytes | None = None
+        if json is not None:
+            body = encode_json(json)
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             response = self.session.request(
                 method,
                 url,
                 headers=headers,
                 params=params,
-                json=json,
-                data=data,
+                data=body if body is not None else data,
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
@@ -47,6 +53,28 @@ class Transport:
             raise _connection_error(exc, method, table) from exc
         self.meter.record(method, table, response.status_code)
         return response
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON with Decimals written as exact numbers and dates in Caspio's zone-less form."""
+    return jsonlib.dumps(value, default=_json_default, separators=(",", ":")).encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # JSON numbers travel as doubles; refuse a value a double cannot carry exactly
+        # rather than send a silently different amount.
+        number = float(value)
+        if not value.is_finite() or Decimal(repr(number)) != value:
+            raise ValueError(f"{value} cannot be sent to Caspio as an exact number")
+        return number
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to Caspio")
 
 
 def _connection_error(
