@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from connector.commands import check_config, serve
+from connector.commands import caspio_init, check_config, serve, sync_plans
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,8 +15,12 @@ def main() -> None:
 
 main.add_command(check_config.command)
 main.add_command(serve.command)
+main.add_command(sync_plans.command)
 
 
 @main.group("caspio")
 def caspio_group() -> None:
     """Caspio-side set-up."""
+
+
+caspio_group.add_command(caspio_init.command)

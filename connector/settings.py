@@ -19,6 +19,25 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///caspio-stripe.db"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Every variable, in the order of PRODUCT.md's settings table.
+VARIABLES = (
+    "CASPIO_ACCOUNT_URL",
+    "CASPIO_CLIENT_ID",
+    "CASPIO_CLIENT_SECRET",
+    "CASPIO_API_VERSION",
+    "CASPIO_WEBHOOK_SECRET",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "BRIDGE_PUBLIC_URL",
+    "BRIDGE_DATABASE_URL",
+    "BRIDGE_MAPPING",
+    "BRIDGE_SUCCESS_URL",
+    "BRIDGE_CANCEL_URL",
+    "BRIDGE_ALLOWED_ORIGINS",
+    "BRIDGE_ADMIN_TOKEN",
+    "BRIDGE_PAST_DUE_ACCESS",
+)
 REQUIRED_IN_ORDER = (
     "CASPIO_ACCOUNT_URL",
     "CASPIO_CLIENT_ID",
@@ -129,22 +148,27 @@ class Settings:
         return f"Settings({shown})"
 
     def describe(self) -> list[tuple[str, str]]:
-        """(variable, shown value) pairs with secrets masked, for `check-config`."""
+        """(variable, shown value) pairs in PRODUCT.md's order, secrets masked."""
         rows = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for variable in VARIABLES:
+            value = getattr(self, _field_name(variable))
             if isinstance(value, Secret):
                 shown = value.masked()
             elif isinstance(value, tuple):
                 shown = ", ".join(v.masked() if isinstance(v, Secret) else str(v) for v in value)
-            elif value is None:
-                shown = "(not set)"
-            elif f.name == "bridge_database_url":
+            elif isinstance(value, bool):
+                shown = str(value).lower()
+            elif variable == "BRIDGE_DATABASE_URL":
                 shown = mask_url_password(str(value))
             else:
-                shown = str(value).lower() if isinstance(value, bool) else str(value)
-            rows.append((f.name.upper(), shown))
+                shown = "" if value is None else str(value)
+            rows.append((variable, shown or "(not set)"))
         return rows
+
+
+def _field_name(variable: str) -> str:
+    # STRIPE_WEBHOOK_SECRET holds a list (rolling secrets), hence the plural field.
+    return "stripe_webhook_secrets" if variable == "STRIPE_WEBHOOK_SECRET" else variable.lower()
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import stripe
 
-from caspio_client.errors import CaspioError
+from caspio_client.errors import CaspioAuthError, CaspioError
 from connector.commands.common import load_settings
 from connector.services import build_caspio_client, build_stripe_gateway
 from connector.settings import Settings
@@ -16,6 +16,11 @@ def check_caspio(settings: Settings) -> str | None:
     client = build_caspio_client(settings)
     try:
         client.list_tables()
+    except CaspioAuthError as error:
+        return (
+            f"Caspio at {settings.caspio_account_url} refused the credentials ({error}); "
+            "check CASPIO_CLIENT_ID and CASPIO_CLIENT_SECRET"
+        )
     except CaspioError as error:
         return f"Caspio at {settings.caspio_account_url} failed: {error}"
     return None
@@ -26,6 +31,8 @@ def check_stripe(settings: Settings) -> str | None:
     gateway = build_stripe_gateway(settings)
     try:
         gateway.client.v1.customers.list({"limit": 1})
+    except stripe.AuthenticationError as error:
+        return f"Stripe refused STRIPE_SECRET_KEY (HTTP {error.http_status}); check the key"
     except stripe.StripeError as error:
         reason = error.user_message or type(error).__name__
         return f"Stripe failed: {type(error).__name__} (HTTP {error.http_status}): {reason}"

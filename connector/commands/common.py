@@ -7,6 +7,7 @@ from typing import NoReturn
 import click
 
 from connector.settings import Settings, SettingsError
+from mappings import Mapping, MappingError, load_mapping
 
 
 def fail(message: str, exit_code: int = 1) -> NoReturn:
@@ -20,3 +21,11 @@ def load_settings() -> Settings:
         return Settings.from_env()
     except SettingsError as error:
         fail(f"setting {error}", exit_code=2)
+
+
+def load_mapping_or_exit(path: str | None) -> Mapping:
+    """The mapping from BRIDGE_MAPPING; a bad file is one line naming the key, exit 2."""
+    try:
+        return load_mapping(path)
+    except MappingError as error:
+        fail(str(error), exit_code=2)
