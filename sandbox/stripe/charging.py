@@ -1,0 +1,174 @@
+"""Payment intents and charges: one confirmation attempt charges a card once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import shapes
+from .cards import Card, Decline
+
+if TYPE_CHECKING:
+    from .emulator import StripeEmulator
+
+Obj = dict[str, Any]
+
+
+def card_of(em: StripeEmulator, payment_method: Obj) -> Card:
+    card = em.store.notes[payment_method["id"]].get("card")
+    assert isinstance(card, Card), payment_method["id"]
+    return card
+
+
+def new_payment_intent(
+    em: StripeEmulator,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    payment_method: str | None = None,
+) -> Obj:
+    pi_id = em.ids.new("pi")
+    pi = shapes.new(
+        "payment_intent",
+        id=pi_id,
+        amount=amount,
+        currency=currency,
+        customer=customer,
+        description=description,
+        metadata=dict(metadata or {}),
+        created=em.clock.now(),
+        client_secret=em.ids.secret(f"{pi_id}_secret", 25),
+        payment_method=payment_method,
+        status="requires_payment_method" if payment_method is None else "requires_confirmation",
+    )
+    em.store.put(pi)
+    em.bus.emit("payment_intent.created", pi)
+    return pi
+
+
+def _card_details(card_obj: Obj, amount: int) -> Obj:
+    card = card_obj["card"]
+    return {
+        "card": {
+            "amount_authorized": amount,
+            "brand": card["brand"],
+            "checks": dict(card["checks"]),
+            "country": card["country"],
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "extended_authorization": {"status": "disabled"},
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "incremental_authorization": {"status": "unavailable"},
+            "installments": None,
+            "last4": card["last4"],
+            "mandate": None,
+            "multicapture": {"status": "unavailable"},
+            "network": card["brand"],
+            "network_token": {"used": False},
+            "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+            "three_d_secure": None,
+            "wallet": None,
+            "authorization_code": None,
+            "regulated_status": card["regulated_status"],
+            "network_transaction_id": None,
+            "transaction_link_id": None,
+        },
+        "type": "card",
+    }
+
+
+def _outcome(decline: Decline | None) -> Obj:
+    if decline is None:
+        return {
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        }
+    return {
+        "advice_code": "try_again_later" if decline.decline_code == "generic_decline" else None,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": "declined_by_network",
+        "reason": decline.decline_code,
+        "seller_message": "The bank did not return any further details with this decline.",
+        "type": "issuer_declined",
+    }
+
+
+def confirm(em: StripeEmulator, pi: Obj, payment_method: Obj) -> tuple[Obj, Decline | None]:
+    """Charge ``payment_method`` for ``pi`` once; returns the charge and the decline, if any."""
+    card = card_of(em, payment_method)
+    decline = card.charge_decline
+    now = em.clock.now()
+    charge_id = em.ids.new("ch")
+    charge = shapes.new(
+        "charge",
+        id=charge_id,
+        amount=pi["amount"],
+        amount_captured=pi["amount"] if decline is None else 0,
+        billing_details=dict(payment_method["billing_details"]),
+        captured=decline is None,
+        created=now,
+        currency=pi["currency"],
+        customer=pi["customer"],
+        description=pi["description"],
+        failure_code=decline.code if decline else None,
+        failure_message=decline.message if decline else None,
+        metadata=dict(pi["metadata"]),
+        outcome=_outcome(decline),
+        paid=decline is None,
+        payment_intent=pi["id"],
+        payment_method=payment_method["id"],
+        payment_method_details=_card_details(payment_method, pi["amount"]),
+        receipt_url=f"{em.public_url}/_emulator/receipts/{charge_id}",
+        refunds=shapes.list_object([], f"/v1/charges/{charge_id}/refunds"),
+        status="succeeded" if decline is None else "failed",
+    )
+    em.store.put(charge)
+    live = pi
+    live["payment_method"] = payment_method["id"]
+    live["latest_charge"] = charge_id
+    if decline is None:
+        live["status"] = "succeeded"
+        live["amount_received"] = pi["amount"]
+        live["last_payment_error"] = None
+        em.bus.emit("charge.succeeded", charge)
+        em.bus.emit("payment_intent.succeeded", live)
+    else:
+        live["status"] = "requires_payment_method"
+        live["last_payment_error"] = payment_error(em, decline, charge_id, payment_method)
+        em.bus.emit("charge.failed", charge)
+        em.bus.emit("payment_intent.payment_failed", live)
+    return charge, decline
+
+
+def payment_error(
+    em: StripeEmulator, decline: Decline, charge_id: str | None, payment_method: Obj | None
+) -> Obj:
+    error: Obj = {
+        "charge": charge_id,
+        "code": decline.code,
+        "decline_code": decline.decline_code,
+        "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
+        "message": decline.message,
+        "type": "card_error",
+    }
+    if payment_method is not None:
+        error["payment_method"] = em.render(payment_method, {})
+    return error
+
+
+def cancel(em: StripeEmulator, pi: Obj, reason: str) -> None:
+    if pi["status"] in ("succeeded", "canceled"):
+        return
+    pi["status"] = "canceled"
+    pi["canceled_at"] = em.clock.now()
+    pi["cancellation_reason"] = reason
+    em.bus.emit("payment_intent.canceled", pi)

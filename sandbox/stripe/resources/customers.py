@@ -1,0 +1,158 @@
+"""``/v1/customers``: create, update, delete, list by email, search by metadata."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import shapes
+from ..api import require_params
+from ..errors import invalid
+from ..forms import as_dict, as_list, merge_metadata
+from .common import list_of, parse_search, search_matches, search_result
+from .payment_methods import attach, attached_to, materialize
+
+if TYPE_CHECKING:
+    from ..api import Api
+    from ..emulator import StripeEmulator
+
+Obj = dict[str, Any]
+
+_WRITABLE = {
+    "email",
+    "name",
+    "phone",
+    "description",
+    "metadata",
+    "address",
+    "shipping",
+    "invoice_settings",
+    "preferred_locales",
+    "tax_exempt",
+}
+_ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def _address(value: Any, param: str) -> Obj | None:
+    if value == "":
+        return None
+    data = as_dict(value, param)
+    return {k: data.get(k) or None for k in _ADDRESS_KEYS}
+
+
+def _apply(em: StripeEmulator, customer: Obj, params: Obj) -> None:
+    for name in ("email", "name", "phone", "description"):
+        if name in params:
+            customer[name] = params[name] or None
+    if "metadata" in params:
+        customer["metadata"] = merge_metadata(customer["metadata"], params["metadata"])
+    if "address" in params:
+        customer["address"] = _address(params["address"], "address")
+    if "shipping" in params:
+        shipping = as_dict(params["shipping"], "shipping")
+        customer["shipping"] = (
+            {
+                "address": _address(shipping.get("address", {}), "shipping[address]"),
+                "name": shipping.get("name"),
+                "phone": shipping.get("phone"),
+            }
+            if shipping
+            else None
+        )
+    if "preferred_locales" in params:
+        customer["preferred_locales"] = as_list(params["preferred_locales"], "preferred_locales")
+    if "tax_exempt" in params:
+        customer["tax_exempt"] = params["tax_exempt"]
+    settings = as_dict(params.get("invoice_settings"), "invoice_settings")
+    if "default_payment_method" in settings:
+        pm_id = settings["default_payment_method"]
+        param = "invoice_settings[default_payment_method]"
+        customer["invoice_settings"]["default_payment_method"] = (
+            attached_to(em, pm_id, customer["id"], param)["id"] if pm_id else None
+        )
+    if "footer" in settings:
+        customer["invoice_settings"]["footer"] = settings["footer"] or None
+
+
+def create(em: StripeEmulator, params: Obj) -> Obj:
+    require_params(params, _WRITABLE | {"payment_method", "test_clock"})
+    customer = shapes.new(
+        "customer",
+        id=em.ids.new("cus"),
+        created=em.clock.now(),
+        invoice_prefix=em.ids.secret("x", 8)[2:].upper(),
+    )
+    pm = (
+        materialize(em, params["payment_method"], "payment_method")
+        if params.get("payment_method")
+        else None
+    )
+    em.store.put(customer)
+    created_at = em.bus.mark()
+    if pm is not None:
+        attach(em, pm, customer["id"])
+    _apply(em, customer, params)
+    em.bus.emit("customer.created", customer, position=created_at)
+    return customer
+
+
+def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
+    obj = em.store.get(id)
+    if obj is not None and obj.get("deleted") and obj["object"] == "customer":
+        return obj
+    return em.store.require("customer", id)
+
+
+def update(em: StripeEmulator, params: Obj, id: str) -> Obj:
+    require_params(params, _WRITABLE)
+    customer = em.store.require("customer", id)
+    with em.bus.updating(customer, "customer.updated"):
+        _apply(em, customer, params)
+    return customer
+
+
+def delete(em: StripeEmulator, params: Obj, id: str) -> Obj:
+    customer = em.store.require("customer", id)
+    for sub in em.store.all("subscription"):
+        if sub["customer"] == id and sub["status"] not in ("canceled", "incomplete_expired"):
+            em.billing.cancel(sub, "cancellation_requested")
+    for pm in em.store.all("payment_method"):
+        if pm["customer"] == id:
+            pm["customer"] = None
+    em.store.replace("customer", shapes.deleted("customer", id))
+    em.bus.emit("customer.deleted", customer)
+    return shapes.deleted("customer", id)
+
+
+def list_customers(em: StripeEmulator, params: Obj) -> Obj:
+    require_params(
+        params, {"email", "limit", "starting_after", "ending_before", "created", "test_clock"}
+    )
+    email = params.get("email")
+    if email is not None and len(email) > 512:
+        raise invalid("email is too long", param="email")
+    return list_of(
+        em.store.all("customer"),
+        params,
+        "/v1/customers",
+        lambda c: email is None or c["email"] == email,
+    )
+
+
+def search(em: StripeEmulator, params: Obj) -> Obj:
+    require_params(params, {"query", "limit", "page"})
+    clauses = parse_search(params.get("query"), {"email", "name", "phone"})
+    found = [
+        c
+        for c in reversed(em.store.all("customer"))
+        if not c.get("deleted") and search_matches(c, clauses)
+    ]
+    return search_result(found, params, "/v1/customers/search")
+
+
+def register(api: Api) -> None:
+    api.route("POST", "/v1/customers", create)
+    api.route("GET", "/v1/customers", list_customers)
+    api.route("GET", "/v1/customers/search", search)
+    api.route("GET", "/v1/customers/<id>", retrieve)
+    api.route("POST", "/v1/customers/<id>", update)
+    api.route("DELETE", "/v1/customers/<id>", delete)
