@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from sandbox.stripe import shapes
+from tests.reference import stripe_fixtures
 
 from .conftest import customer_with_card, monthly_price
-
-FIXTURES = Path("/work/shared/reference/stripe-fixtures3.json")
 
 
 @pytest.fixture(scope="module")
 def fixtures() -> dict:
-    if not FIXTURES.exists():
-        pytest.skip("the Stripe fixtures reference is not available here")
-    return json.loads(FIXTURES.read_text())["resources"]
+    return stripe_fixtures()
 
 
 def _expected(fixtures: dict, kind: str) -> set[str]:

@@ -10,25 +10,15 @@ returns that the fixture does not show), under a dotted path such as ``pricing.p
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from sandbox.stripe import flow_shapes, shapes
+from tests.reference import stripe_fixtures
 
 from .helpers import advance_to, customer_with_card, monthly_price, period_end, product
 
-# ../shared/reference next to the work tree; STRIPE_FIXTURES3 points elsewhere.
-REPO = Path(__file__).resolve().parents[3]
-FIXTURES = Path(
-    os.environ.get(
-        "STRIPE_FIXTURES3", REPO.parent / "shared" / "reference" / "stripe-fixtures3.json"
-    )
-)
 # Free-form maps: their keys are data, not shape.
 FREE_FORM = {"metadata", "previous_attributes"}
 # Shapes stripe-python 16 declares for these wrappers (no fixture has them).
@@ -37,11 +27,7 @@ SEARCH_KEYS = {"object", "data", "has_more", "next_page", "url"}
 
 
 def _fixtures() -> dict[str, Any]:
-    if not FIXTURES.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{FIXTURES} is missing; the conformance test must run in CI")
-        pytest.skip(f"{FIXTURES} not found (Stripe's openapi/fixtures3.json)")
-    return json.loads(FIXTURES.read_text())["resources"]  # type: ignore[no-any-return]
+    return stripe_fixtures()
 
 
 def _is_object(value: Any) -> bool:
