@@ -6,7 +6,7 @@ from flask import Flask
 
 from connector.services import Services, build_services
 from connector.settings import Settings
-from connector.web import health
+from connector.web import health, stripe_webhooks
 
 EXTENSION_KEY = "caspio_stripe"
 
@@ -17,6 +17,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.extensions[EXTENSION_KEY] = services or build_services(settings)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(stripe_webhooks.blueprint)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from connector.commands import caspio_init, check_config, serve, sync_plans
+from connector.commands import caspio_init, check_config, replay, serve, sync_plans, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +16,8 @@ def main() -> None:
 main.add_command(check_config.command)
 main.add_command(serve.command)
 main.add_command(sync_plans.command)
+main.add_command(worker.command)
+main.add_command(replay.command)
 
 
 @main.group("caspio")

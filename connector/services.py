@@ -56,8 +56,23 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    return Services(
+    """Everything, opened eagerly so that a bad mapping or database stops start-up.
+
+    Raises `mappings.MappingError` for a bad mapping file and SQLAlchemy's errors for a
+    store that cannot be opened; commands turn both into one line.
+    """
+    from connector.store import Store
+    from connector.sync.runtime import inbox_metrics
+    from mappings import load_mapping
+
+    mapping = load_mapping(settings.bridge_mapping)
+    store = Store.from_url(settings.bridge_database_url)
+    services = Services(
         settings=settings,
         caspio=build_caspio_client(settings),
         stripe=build_stripe_gateway(settings),
+        store=store,
+        mapping=mapping,
     )
+    services.extra_metrics.append(lambda: inbox_metrics(store))
+    return services

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import click
 
+from connector.services import Services, build_services
 from connector.settings import Settings, SettingsError
 from mappings import Mapping, MappingError, load_mapping
 
@@ -29,3 +30,17 @@ def load_mapping_or_exit(path: str | None) -> Mapping:
         return load_mapping(path)
     except MappingError as error:
         fail(str(error), exit_code=2)
+
+
+def load_services(settings: Settings) -> Services:
+    """Build the services; a bad mapping or an unreachable store is one line, exit 2."""
+    import sqlalchemy.exc
+
+    try:
+        return build_services(settings)
+    except MappingError as error:
+        fail(str(error), exit_code=2)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        cause = getattr(error, "orig", None) or error
+        reason = str(cause).splitlines()[0]
+        fail(f"BRIDGE_DATABASE_URL: cannot open the store: {reason}", exit_code=2)

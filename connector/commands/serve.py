@@ -1,4 +1,4 @@
-"""`caspio-stripe serve`: the web app (and, by default, the webhook worker)."""
+"""`caspio-stripe serve`: the web app and, by default, the webhook worker in a thread."""
 
 from __future__ import annotations
 
@@ -6,19 +6,35 @@ import os
 
 import click
 
-from connector.commands.common import load_settings
+from connector.commands.common import load_services, load_settings
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: $PORT or 8000).")
-def command(host: str, port: int | None) -> None:
-    """Serve the bridge's HTTP endpoints."""
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Only accept webhooks; run `caspio-stripe worker` processes to handle them.",
+)
+def command(host: str, port: int | None, no_worker: bool) -> None:
+    """Serve the bridge's HTTP endpoints (and process webhooks unless --no-worker)."""
     from werkzeug.serving import run_simple
 
     from connector.app import create_app
+    from connector.sync.runtime import start_background_worker, worker_metrics
 
     settings = load_settings()
-    app = create_app(settings)
+    services = load_services(settings)
+    app = create_app(settings, services=services)
     chosen_port = port if port is not None else int(os.environ.get("PORT", "8000"))
-    run_simple(host, chosen_port, app, threaded=True)
+    worker = None
+    if not no_worker:
+        worker = start_background_worker(services)
+        handle = worker
+        services.extra_metrics.append(lambda: worker_metrics(handle.worker))
+    try:
+        run_simple(host, chosen_port, app, threaded=True)
+    finally:
+        if worker is not None:
+            worker.stop()

@@ -1,0 +1,224 @@
+"""The bridge's own tables (SQLAlchemy Core): webhook inbox, Caspio write memory, key cache.
+
+SQLite is the default (one process, WAL, durable commits); PostgreSQL when several bridge
+processes share one store. The schema is created or migrated at start-up by `Store.migrate`,
+one numbered step at a time, so later issues (retry tokens, object map) add a step here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "bridge_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+# One row per Stripe event id: the durable inbox the webhook writes and the worker drains.
+inbox_events = sa.Table(
+    "bridge_inbox_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("type", sa.String(255), nullable=False),
+    sa.Column("object_id", sa.String(255), nullable=False),
+    sa.Column("object_type", sa.String(255), nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),  # Stripe's event.created
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # pending | processing | done | dead | ignored
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(255)),
+    sa.Column("lease_expires_at", sa.Float),
+    sa.Column("processed_at", sa.Float),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_traceback", sa.Text),
+)
+sa.Index("ix_bridge_inbox_claim", inbox_events.c.status, inbox_events.c.next_attempt_at)
+sa.Index(
+    "ix_bridge_inbox_object",
+    inbox_events.c.object_id,
+    inbox_events.c.created,
+    inbox_events.c.received_at,
+)
+
+# What the bridge last wrote to each Caspio row (logical table + key value): lets a write
+# skip the read-before-write and skip writes that change nothing.
+caspio_rows = sa.Table(
+    "bridge_caspio_rows",
+    metadata,
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("row_key", sa.String(255), primary_key=True),
+    sa.Column("values_json", sa.Text, nullable=False),
+    sa.Column("known_to_exist", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# The bridge's record of each subscription's value, the only input to the totals.
+subscriptions = sa.Table(
+    "bridge_subscriptions",
+    metadata,
+    sa.Column("subscription_id", sa.String(255), primary_key=True),
+    sa.Column("subscription_key", sa.String(255)),
+    sa.Column("customer_key", sa.String(255)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("interval", sa.String(8), nullable=False),
+    sa.Column("interval_count", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_bridge_subscriptions_customer", subscriptions.c.customer_key)
+
+# Per Stripe object: the last applied event time and state the handlers compare against
+# (invoice status precedence, pay-plan payments), so a stale event never wins.
+object_state = sa.Table(
+    "bridge_object_state",
+    metadata,
+    sa.Column("object_id", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("last_event_created", sa.BigInteger, nullable=False),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Column("parent_id", sa.String(255)),  # e.g. an invoice's subscription
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_bridge_object_state_parent", object_state.c.parent_id)
+
+# Caspio / Stripe lookups remembered: (kind, Stripe id or plan key) -> value.
+key_cache = sa.Table(
+    "bridge_key_cache",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("lookup", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+
+
+def _create_v1_tables(conn: Connection) -> None:
+    metadata.create_all(
+        conn,
+        tables=[inbox_events, caspio_rows, subscriptions, object_state, key_cache],
+    )
+
+
+# Append-only: version N is applied once, in order. Later issues add steps here.
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _create_v1_tables),
+]
+
+
+def engine_url(url: str) -> str:
+    """`postgresql://` and `postgres://` use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+_SCRATCH_PREFIX = "caspio-stripe-scratch-"
+
+
+def _scratch_file() -> str:
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix=_SCRATCH_PREFIX, suffix=".db")
+    os.close(handle)
+    return path
+
+
+def create_store_engine(url: str, *, busy_timeout_seconds: float = 30.0) -> Engine:
+    url = engine_url(url)
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, future=True)
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        # An in-memory database is private to one connection, but the web threads and the
+        # worker need one store: use a throw-away file instead (removed by `Store.dispose`).
+        url = f"sqlite:///{_scratch_file()}"
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed event survives power loss
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: claims and read-modify-writes are serial
+        # across threads and processes, the SQLite stand-in for row locks.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """The engine plus the few things every user of the store needs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+        store = cls(create_store_engine(url))
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def migrate(self, now: float | None = None) -> int:
+        """Apply every missing migration; returns the schema version reached."""
+        import time
+
+        stamp = time.time() if now is None else now
+        with self.transaction() as conn:
+            if self.is_postgres:
+                # Two processes starting together must not both run a step.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261903)")
+            schema_version.create(conn, checkfirst=True)
+            applied = {row[0] for row in conn.execute(sa.select(schema_version.c.version))}
+            for version, step in MIGRATIONS:
+                if version in applied:
+                    continue
+                step(conn)
+                conn.execute(schema_version.insert().values(version=version, applied_at=stamp))
+            return max([v for v, _ in MIGRATIONS] + list(applied))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+        return int(value or 0)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        path = self.engine.url.database or ""
+        if os.path.basename(path).startswith(_SCRATCH_PREFIX):
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)

@@ -1,0 +1,40 @@
+"""Event type -> handler, and the worker's `dispatch(event)`.
+
+`HANDLED_TYPES` is what the webhook endpoint stores as `pending`; every other type is stored
+as `ignored` and acknowledged (an unknown type must never be answered with an error).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from connector.sync.context import SyncContext
+from connector.sync.handlers import charges, checkout, disputes, invoices, payouts, subscriptions
+from connector.sync.inbox import DONE, IGNORED
+
+Handler = Callable[[SyncContext, dict[str, Any]], str]
+
+HANDLERS: dict[str, Handler] = {}
+for _module in (invoices, subscriptions, checkout, charges, disputes, payouts):
+    for _type in _module.EVENT_TYPES:
+        HANDLERS[_type] = _module.handle
+
+HANDLED_TYPES = frozenset(HANDLERS)
+
+
+class EventDispatcher:
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (type, outcome) -> events
+
+    def dispatch(self, event: dict[str, Any]) -> str:
+        event_type = str(event.get("type"))
+        handler = HANDLERS.get(event_type)
+        outcome = IGNORED if handler is None else (handler(self.ctx, event) or DONE)
+        with self._lock:
+            self.outcomes[(event_type, outcome)] += 1
+        return outcome

@@ -1,0 +1,41 @@
+"""The few Stripe reads the sync path makes, as plain dicts (every call is metered by the
+gateway's HTTP client)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class StripeReader(Protocol):
+    def subscription(self, subscription_id: str) -> dict[str, Any]: ...
+    def customer(self, customer_id: str) -> dict[str, Any]: ...
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]: ...
+    def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
+
+
+class GatewayStripeReader:
+    """StripeReader over `StripeGateway.client` (a `stripe.StripeClient`)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self.client.v1.subscriptions.retrieve(subscription_id).to_dict()
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        return self.client.v1.customers.retrieve(customer_id).to_dict()
+
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        page = self.client.v1.invoice_payments.list(
+            {"invoice": invoice_id, "expand": ["data.payment.payment_intent"], "limit": 100}
+        )
+        return [item.to_dict() for item in page.data]
+
+    def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        page = self.client.v1.invoice_payments.list(
+            {
+                "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+                "limit": 10,
+            }
+        )
+        return [item.to_dict() for item in page.data]

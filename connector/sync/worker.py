@@ -1,0 +1,197 @@
+"""The worker: drain the inbox with leases, retry with backoff, dead-letter what keeps failing.
+
+A worker that dies mid-event leaves its event `processing` with a lease; once the lease
+expires any worker claims it again (attempts keep counting, so an event that kills every
+worker ends up dead too). Settling is fenced on the lease owner, so a worker that lost its
+lease cannot overwrite the outcome of the worker that took over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from connector.store import Store
+from connector.sync.inbox import DONE, ClaimedEvent, Inbox
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Backoff = Callable[[int], float]
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, event: dict[str, Any]) -> str:
+        """Apply one event; returns the final inbox status (done or ignored)."""
+
+
+# Settled events are kept longer than Stripe retries a delivery (3 days) and keeps events
+# (30 days), so a late redelivery is still recognised as a duplicate.
+RETENTION_SECONDS = 35 * 86400
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+def exponential_backoff(attempt: int, *, base: float = 5.0, cap: float = 3600.0) -> float:
+    """Seconds before attempt `attempt + 1`: 5 s, 10 s, 20 s … capped at an hour."""
+    return float(min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        clock: Clock = time.time,
+        lease_seconds: float = 300.0,
+        max_attempts: int = 10,
+        backoff: Backoff = exponential_backoff,
+        batch_size: int = 20,
+        owner: str | None = None,
+        retention_seconds: float = RETENTION_SECONDS,
+    ) -> None:
+        self.inbox = Inbox(store)
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self.owner = owner or default_owner()
+        self.retention_seconds = retention_seconds
+        self._next_prune = 0.0
+        self.processed = 0
+        self.failed = 0
+        self.dead = 0
+
+    def run_once(self) -> int:
+        """Claim one batch and process it; returns how many events were claimed."""
+        batch = self.inbox.claim(
+            self.owner, now=self.clock(), lease_seconds=self.lease_seconds, limit=self.batch_size
+        )
+        for event in batch:
+            self._process(event)
+        return len(batch)
+
+    def run_until_idle(self, max_batches: int = 10_000) -> int:
+        """Process until nothing is claimable now (tests and `replay`)."""
+        total = 0
+        for _ in range(max_batches):
+            claimed = self.run_once()
+            if not claimed:
+                break
+            total += claimed
+        return total
+
+    def run_forever(
+        self,
+        stop: threading.Event,
+        *,
+        idle_wait: float = 1.0,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        """Claim and process until `stop` is set; `on_idle` runs whenever nothing is ready."""
+        while not stop.is_set():
+            try:
+                claimed = self.run_once()
+            except Exception:
+                # The store itself failed (database restart…): wait, then try again.
+                log.exception("worker %s: claim failed", self.owner)
+                claimed = 0
+            if not claimed:
+                self.prune_if_due()
+                if on_idle is not None:
+                    on_idle()
+                stop.wait(idle_wait)
+
+    def prune_if_due(self) -> int:
+        now = self.clock()
+        if now < self._next_prune:
+            return 0
+        self._next_prune = now + PRUNE_EVERY_SECONDS
+        try:
+            return self.inbox.prune(received_before=now - self.retention_seconds)
+        except Exception:
+            log.exception("worker %s: pruning the inbox failed", self.owner)
+            return 0
+
+    def _process(self, event: ClaimedEvent) -> None:
+        try:
+            outcome = self.dispatcher.dispatch(event.payload)
+        except Exception as exc:
+            self._fail(event, exc)
+            return
+        self.inbox.complete(event.event_id, self.owner, now=self.clock(), status=outcome or DONE)
+        self.processed += 1
+
+    def _fail(self, event: ClaimedEvent, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        trace = traceback.format_exc()
+        now = self.clock()
+        if event.attempts >= self.max_attempts:
+            log.error(
+                "event %s (%s) is dead after %d attempts: %s",
+                event.event_id,
+                event.type,
+                event.attempts,
+                error,
+            )
+            self.inbox.kill(event.event_id, self.owner, now=now, error=error, traceback_text=trace)
+            self.dead += 1
+            return
+        delay = self.backoff(event.attempts)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)) and retry_after > delay:
+            delay = float(retry_after)
+        log.warning(
+            "event %s (%s) attempt %d failed, retry in %.0fs: %s",
+            event.event_id,
+            event.type,
+            event.attempts,
+            delay,
+            error,
+        )
+        self.inbox.retry_later(
+            event.event_id, self.owner, at=now + delay, error=error, traceback_text=trace
+        )
+        self.failed += 1
+
+
+class BackgroundWorker:
+    """A worker thread with a stop() that waits for the current batch to finish."""
+
+    def __init__(self, worker: Worker, *, idle_wait: float = 1.0) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        #: Set each time the worker finds nothing ready (it has caught up with the inbox).
+        self.caught_up = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run_forever,
+            args=(self._stop,),
+            kwargs={"idle_wait": idle_wait, "on_idle": self.caught_up.set},
+            name=f"caspio-stripe-worker-{worker.owner}",
+            daemon=True,
+        )
+
+    def start(self) -> BackgroundWorker:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()

@@ -1,0 +1,60 @@
+"""`POST /stripe/webhook`: verify, commit to the inbox, answer. Nothing else happens here.
+
+The request never calls Caspio or Stripe: it must answer Stripe fast, and processing happens
+from the inbox (connector.sync.worker). Needs `current_app.extensions["caspio_stripe"]`, an
+object with `.settings` (a Settings) and `.store` (a connector.store.Store, or None to open
+BRIDGE_DATABASE_URL on the first request).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from connector.sync.dispatch import HANDLED_TYPES
+from connector.sync.inbox import EventEnvelope, Inbox, InvalidEvent
+from connector.sync.runtime import store_of
+from connector.sync.signature import SignatureError, verify
+
+MAX_BODY_BYTES = 1024 * 1024
+EXTENSION_KEY = "caspio_stripe"
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("stripe_webhooks", __name__)
+
+
+def _reject(status: int, reason: str) -> tuple[Response, int]:
+    return jsonify({"error": reason}), status
+
+
+@blueprint.post("/stripe/webhook")
+def receive() -> tuple[Response, int]:
+    services = current_app.extensions[EXTENSION_KEY]
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return _reject(413, "body too large")
+    # Read at most one byte past the cap so a body without Content-Length is bounded too.
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _reject(413, "body too large")
+    now = time.time()
+    secrets = [s.reveal() for s in services.settings.stripe_webhook_secrets]
+    try:
+        verify(body, request.headers.get("Stripe-Signature"), secrets, now=now)
+    except SignatureError as exc:
+        log.warning("stripe webhook rejected: %s", exc)
+        return _reject(400, str(exc))
+    try:
+        text = body.decode("utf-8")
+        event = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _reject(400, "body is not JSON")
+    handled = isinstance(event, dict) and event.get("type") in HANDLED_TYPES
+    try:
+        envelope = EventEnvelope.parse(event, strict=handled)
+    except InvalidEvent as exc:
+        return _reject(400, str(exc))
+    stored = Inbox(store_of(services)).record(envelope, text, now=now, handled=handled)
+    return jsonify({"received": True, "duplicate": not stored}), 200

@@ -1,0 +1,92 @@
+"""A bridge with the real store, inbox, worker and handlers over the fakes of fakes.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connector.sync.context import SyncContext
+from connector.sync.dispatch import HANDLED_TYPES, EventDispatcher
+from connector.sync.inbox import EventEnvelope, Inbox
+from connector.sync.worker import Worker
+from tests.unit.sync.fakes import FakeCaspio, FakeStripe
+
+
+class Clock:
+    def __init__(self, now: float = 1_900_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Bridge:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        caspio: FakeCaspio | None = None,
+        stripe: FakeStripe | None = None,
+        past_due_access: bool = True,
+        retry_links: Any = None,
+        max_attempts: int = 10,
+    ) -> None:
+        self.store = store
+        self.caspio = caspio or FakeCaspio()
+        self.stripe = stripe if stripe is not None else FakeStripe()
+        self.clock = Clock()
+        self.ctx = SyncContext.build(
+            store,
+            self.caspio,
+            stripe=self.stripe,
+            past_due_access=past_due_access,
+            retry_links=retry_links,
+            clock=self.clock,
+        )
+        self.dispatcher = EventDispatcher(self.ctx)
+        self.worker = Worker(
+            store,
+            self.dispatcher,
+            clock=self.clock,
+            max_attempts=max_attempts,
+            backoff=lambda attempt: 60.0,
+        )
+        self.inbox = Inbox(store)
+
+    def receive(self, *events: dict[str, Any]) -> None:
+        for event in events:
+            self.inbox.record(
+                EventEnvelope.parse(event),
+                json.dumps(event),
+                now=self.clock.now,
+                handled=event["type"] in HANDLED_TYPES,
+            )
+            self.clock.now += 0.001
+
+    def deliver(self, *events: dict[str, Any]) -> None:
+        """Receive each event and let the worker run, one at a time (arrival order matters)."""
+        for event in events:
+            self.receive(event)
+            self.worker.run_until_idle()
+
+    def status(self, event_id: str) -> str:
+        return str(self.inbox.get(event_id)["status"])
+
+
+def seed_caspio(caspio: FakeCaspio) -> None:
+    """The rows the Caspio app owns before any event: plan, customer, subscription."""
+    caspio.tables["Billing_Plans"] = [
+        {"PlanKey": "gold", "PlanType": "subscription", "Amount": 20, "Currency": "usd"},
+        {
+            "PlanKey": "course",
+            "PlanType": "payplan",
+            "Amount": 30,
+            "Balance": 100,
+            "Currency": "usd",
+        },
+    ]
+    caspio.tables["Billing_Customers"] = [{"CustomerKey": "CUST-A", "StripeCustomerID": "cus_A"}]
+    caspio.tables["Billing_Subscriptions"] = [
+        {"SubscriptionKey": "SUBKEY-A", "CustomerKey": "CUST-A", "PlanKey": "gold"},
+        {"SubscriptionKey": "SUBKEY-B", "CustomerKey": "CUST-A", "PlanKey": "course"},
+    ]
