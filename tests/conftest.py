@@ -1,0 +1,6 @@
+"""Project-wide pytest configuration: fixtures from the emulators."""
+
+pytest_plugins = [
+    "sandbox.caspio.pytest_plugin",
+    "sandbox.stripe.pytest_plugin",
+]
