@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
+
+from caspio_client.metering import CallMeter
 
 # stripe-python 16 pins this version; we send it explicitly so that a library upgrade never
 # silently changes the shapes the handlers read.
@@ -32,28 +32,14 @@ def path_template(url: str) -> str:
     return "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in segments)
 
 
-class StripeCallMeter:
-    """Thread-safe count of Stripe HTTP calls by (method, path template, status)."""
+class StripeCallMeter(CallMeter):
+    """Counts Stripe HTTP calls by (method, path template, status); 0 = no answer.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str, int]] = Counter()
+    The same thread-safe counter the Caspio client uses, keyed by endpoint instead of table.
+    """
 
-    def record(self, method: str, url: str, status: int) -> None:
-        with self._lock:
-            self._counts[(method.upper(), path_template(url), status)] += 1
-
-    def snapshot(self) -> dict[tuple[str, str, int], int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
+    def record_url(self, method: str, url: str, status: int) -> None:
+        self.record(method, path_template(url), status)
 
 
 class MeteredRequestsClient(stripe.RequestsClient):
@@ -73,9 +59,9 @@ class MeteredRequestsClient(stripe.RequestsClient):
         try:
             content, status, response_headers = super().request(method, url, headers, post_data)
         except stripe.APIConnectionError:
-            self._meter.record(method, url, 0)
+            self._meter.record_url(method, url, 0)
             raise
-        self._meter.record(method, url, status)
+        self._meter.record_url(method, url, status)
         return content, status, response_headers
 
 
