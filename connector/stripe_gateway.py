@@ -22,8 +22,10 @@ from caspio_client.metering import CallMeter
 STRIPE_API_VERSION = "2026-10-28.endive"
 DEFAULT_NETWORK_RETRIES = 2
 
-# Stripe ids in paths become placeholders so that the meter groups calls by endpoint.
-_ID_SEGMENT = re.compile(r"^[a-z]{2,8}_[A-Za-z0-9_]{6,}$")
+# Stripe ids in paths become placeholders so that the meter groups calls by endpoint. An id
+# is a short prefix and a random part with digits or capitals; resource names such as
+# `invoice_payments` or `payment_methods` are lower-case words and stay as they are.
+_ID_SEGMENT = re.compile(r"^[a-z]{1,10}_(?=[A-Za-z0-9_]*[A-Z0-9])[A-Za-z0-9_]{6,}$")
 
 
 def path_template(url: str) -> str:

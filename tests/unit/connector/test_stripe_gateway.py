@@ -20,6 +20,10 @@ def test_pinned_version_matches_the_installed_stripe_python():
         ("http://h/v1/customers?limit=1", "/v1/customers"),
         ("http://h/v1/prices/price_1Qxyz123", "/v1/prices/{id}"),
         ("http://h/v1/customers/search", "/v1/customers/search"),
+        ("http://h/v1/invoice_payments?invoice=in_1Nabcdef", "/v1/invoice_payments"),
+        ("http://h/v1/payment_methods/pm_1Qabcdef/attach", "/v1/payment_methods/{id}/attach"),
+        ("http://h/v1/subscription_schedules/sub_sched_1Nx2", "/v1/subscription_schedules/{id}"),
+        ("http://h/v1/billing_portal/sessions", "/v1/billing_portal/sessions"),
     ],
 )
 def test_path_template_hides_ids(url, template):
