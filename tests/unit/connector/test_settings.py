@@ -103,3 +103,10 @@ def test_for_tests_wraps_secrets():
     )
     assert isinstance(settings.stripe_secret_key, Secret)
     assert settings.stripe_webhook_secrets == (Secret("whsec_a"),)
+
+
+def test_the_shipped_env_example_is_valid():
+    example = Path(__file__).resolve().parents[3] / ".env.example"
+    settings = Settings.from_env({}, env_file=example)
+    assert settings.caspio_account_url == "http://127.0.0.1:8101"
+    assert settings.stripe_api_base == "http://127.0.0.1:8201"
