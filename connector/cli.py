@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from connector.commands import caspio_init, check_config, replay, serve, sync_plans, worker
@@ -9,8 +11,19 @@ from connector.commands import caspio_init, check_config, replay, serve, sync_pl
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="caspio-stripe")
-def main() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="How much the bridge logs to stderr.",
+)
+def main(log_level: str) -> None:
     """Bridge a Caspio app to Stripe subscriptions."""
+    # No-op when the host (gunicorn, pytest) has configured logging already.
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 main.add_command(check_config.command)

@@ -2,40 +2,81 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import stripe
 
-from caspio_client.errors import CaspioAuthError, CaspioError
+from caspio_client import CaspioClient
+from caspio_client.errors import CaspioAuthError, CaspioConnectionError, CaspioError
 from connector.commands.common import load_settings
-from connector.services import build_caspio_client, build_stripe_gateway
 from connector.settings import Settings
+from connector.stripe_gateway import StripeGateway
+
+
+def network_reason(text: str) -> str:
+    """A short cause for a connection failure, instead of urllib3's nested repr."""
+    for pattern, reason in (
+        (r"Connection refused", "connection refused"),
+        (r"NameResolution|Name or service not known|getaddrinfo", "host name not found"),
+        (r"[Tt]imed? ?out", "timed out"),
+        (r"SSL|certificate", "TLS handshake failed"),
+    ):
+        if re.search(pattern, text):
+            return reason
+    return one_line(text)[:200]
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def check_caspio(settings: Settings) -> str | None:
     """None when Caspio grants a token and lists tables; otherwise one line saying why."""
-    client = build_caspio_client(settings)
+    # One attempt: a check should answer now, not after a minute of back-off.
+    client = CaspioClient(
+        settings.caspio_account_url,
+        settings.caspio_client_id,
+        settings.caspio_client_secret.reveal(),
+        api_version=settings.caspio_api_version,
+        timeout=15.0,
+        max_attempts=1,
+    )
+    where = f"Caspio at {settings.caspio_account_url}"
     try:
         client.list_tables()
     except CaspioAuthError as error:
         return (
-            f"Caspio at {settings.caspio_account_url} refused the credentials ({error}); "
+            f"{where} refused the credentials ({one_line(str(error))}); "
             "check CASPIO_CLIENT_ID and CASPIO_CLIENT_SECRET"
         )
+    except CaspioConnectionError as error:
+        return f"{where} is unreachable: {network_reason(str(error))}"
     except CaspioError as error:
-        return f"Caspio at {settings.caspio_account_url} failed: {error}"
+        return f"{where} failed: {one_line(str(error))}"
+    finally:
+        client.close()
     return None
 
 
 def check_stripe(settings: Settings) -> str | None:
     """None when a cheap Stripe read succeeds; otherwise one line saying why."""
-    gateway = build_stripe_gateway(settings)
+    gateway = StripeGateway(
+        settings.stripe_secret_key.reveal(),
+        api_base=settings.stripe_api_base,
+        max_network_retries=0,
+        timeout=15.0,
+    )
+    where = f"Stripe at {settings.stripe_api_base or 'api.stripe.com'}"
     try:
         gateway.client.v1.customers.list({"limit": 1})
     except stripe.AuthenticationError as error:
-        return f"Stripe refused STRIPE_SECRET_KEY (HTTP {error.http_status}); check the key"
+        return f"{where} refused STRIPE_SECRET_KEY (HTTP {error.http_status}); check the key"
+    except stripe.APIConnectionError as error:
+        return f"{where} is unreachable: {network_reason(str(error))}"
     except stripe.StripeError as error:
-        reason = error.user_message or type(error).__name__
-        return f"Stripe failed: {type(error).__name__} (HTTP {error.http_status}): {reason}"
+        reason = one_line(error.user_message or type(error).__name__)
+        return f"{where} failed: {type(error).__name__} (HTTP {error.http_status}): {reason}"
     return None
 
 

@@ -47,5 +47,17 @@ def test_wrong_stripe_key_is_one_clear_line(emulator_env):
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if line.startswith("FAIL")]
-    assert failures == ["FAIL Stripe refused STRIPE_SECRET_KEY (HTTP 401); check the key"]
+    assert len(failures) == 1
+    assert failures[0].endswith("refused STRIPE_SECRET_KEY (HTTP 401); check the key")
     assert "sk_live_wrongkey" not in result.output + result.stderr
+
+
+def test_unreachable_apis_are_one_line_each_and_quick(emulator_env):
+    emulator_env.setenv("CASPIO_ACCOUNT_URL", "http://127.0.0.1:9")
+    emulator_env.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "FAIL Caspio at http://127.0.0.1:9 is unreachable: connection refused",
+        "FAIL Stripe at http://127.0.0.1:9 is unreachable: connection refused",
+    ]
