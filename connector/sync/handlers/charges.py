@@ -11,7 +11,7 @@ from typing import Any
 
 from connector.billing.money import from_minor
 from connector.sync.context import SyncContext
-from connector.sync.handlers.common import DONE, IGNORED, event_object, int_or_zero
+from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_object, int_or_zero
 from connector.sync.handlers.payplan import INVOICE
 from connector.sync.keys import invoice_for_payment, stripe_id
 from connector.sync.object_state import ObjectState
@@ -28,7 +28,7 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     invoice_id = invoice_for_payment(ctx, charge_id, intent_id)
     if invoice_id is None:
         return IGNORED
-    currency = str(charge.get("currency") or "usd")
+    currency = currency_of(charge)
     refunded = int_or_zero(charge.get("amount_refunded"))
     new_status = refund_status(int_or_zero(charge.get("amount")), refunded)
     if new_status is None:
@@ -64,10 +64,12 @@ def mark_payment(
     current = remembered.get("status")
     values = {k: v for k, v in (extra or {}).items() if v is not None}
     currency = str((extra or {}).get("Currency") or remembered.get("currency") or "usd")
+    # Event time decides between equal ranks (refunded vs disputed): a larger refund total
+    # is not newer than a dispute opened after it.
+    newer = state is None or created >= state.last_event_created
     if refunded_minor is not None:
         # Refund totals only grow: the larger one is the newer truth.
         best = max(refunded_minor, int_or_zero(remembered.get("refunded_minor")))
-        newer = refunded_minor >= int_or_zero(remembered.get("refunded_minor"))
         remembered["refunded_minor"] = best
         values["RefundedAmount"] = from_minor(best, currency)
         new_status = (
@@ -77,8 +79,6 @@ def mark_payment(
         )
         if new_status == "refunded":
             remembered["refunded_full"] = True
-    else:
-        newer = state is None or created >= state.last_event_created
     if payment_status_may_change(current, new_status, newer=newer):
         values["Status"] = new_status
         remembered["status"] = new_status

@@ -12,7 +12,7 @@ from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
 from connector.sync.handlers.charges import mark_payment
-from connector.sync.handlers.common import DONE, event_object, int_or_zero
+from connector.sync.handlers.common import DONE, currency_of, event_object, int_or_zero
 from connector.sync.keys import invoice_for_payment, stripe_id
 from connector.sync.object_state import ObjectState, is_newer
 
@@ -47,7 +47,7 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     charge_id = stripe_id(dispute.get("charge"))
     intent_id = stripe_id(dispute.get("payment_intent"))
     invoice_id = invoice_for_payment(ctx, charge_id, intent_id)
-    currency = str(dispute.get("currency") or "usd")
+    currency = currency_of(dispute)
     values = {
         "ChargeID": charge_id,
         "InvoiceID": invoice_id,

@@ -18,8 +18,8 @@ from typing import Any
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
-from connector.sync.handlers.common import DONE, event_object, int_or_zero
-from connector.sync.handlers.payplan import INVOICE, payplan_progress
+from connector.sync.handlers.common import DONE, currency_of, event_object, int_or_zero
+from connector.sync.handlers.payplan import INVOICE, PAID_STATUSES, payplan_progress
 from connector.sync.handlers.subscriptions import mark_completed
 from connector.sync.keys import (
     CUSTOMER_KEY_META,
@@ -90,7 +90,7 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     current = state.state.get("status") if state else None
     newer = state is None or created >= state.last_event_created
     subscription_id, snapshot = subscription_details(invoice)
-    currency = str(invoice.get("currency") or "usd")
+    currency = currency_of(invoice)
     amount_due, amount_paid = (
         int_or_zero(invoice.get("amount_due")),
         int_or_zero(invoice.get("amount_paid")),
@@ -182,7 +182,11 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     last = max(created, state.last_event_created) if state else created
     ctx.objects.put(invoice_id, ObjectState(INVOICE, last, remembered, subscription_id))
 
-    if new_status == "succeeded" and status_moves and subscription_id and sub_key:
+    # Not gated on `status_moves`: a refund or dispute of this invoice (another Stripe object,
+    # so not ordered with it by the inbox) may have been applied first, or while this event
+    # waited for a retry; the installment is paid all the same.
+    paid = remembered["status"] in PAID_STATUSES
+    if new_status == "succeeded" and paid and subscription_id and sub_key:
         record_payplan_progress(
             ctx, subscription_id, sub_key, snapshot.get(PLAN_KEY_META), currency
         )

@@ -11,7 +11,7 @@ from typing import Any
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
-from connector.sync.handlers.common import DONE, event_object, int_or_zero
+from connector.sync.handlers.common import DONE, currency_of, event_object, int_or_zero
 from connector.sync.object_state import ObjectState, is_newer
 
 PAYOUTS = "Billing_Payouts"
@@ -30,7 +30,7 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     state = ctx.objects.get(payout_id)
     if not is_newer(state, created, rank, int_or_zero(state.state.get("rank")) if state else 0):
         return DONE
-    currency = str(payout.get("currency") or "usd")
+    currency = currency_of(payout)
     values = {
         "Amount": from_minor(int_or_zero(payout.get("amount")), currency),
         "Currency": currency,

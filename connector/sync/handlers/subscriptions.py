@@ -17,7 +17,7 @@ import stripe
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
-from connector.sync.handlers.common import DONE, IGNORED, event_object, int_or_zero
+from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_object, int_or_zero
 from connector.sync.handlers.payplan import payplan_progress
 from connector.sync.keys import (
     CUSTOMER_KEY_META,
@@ -117,8 +117,11 @@ def apply_subscription(
         ctx, stripe_id(subscription.get("customer")), meta(subscription, CUSTOMER_KEY_META)
     )
     amount, interval, count = _charge(subscription)
-    currency = str(subscription.get("currency") or "usd").lower()
-    status = str(subscription.get("status"))
+    currency = currency_of(subscription)
+    status = subscription.get("status")
+    if not isinstance(status, str) or not status:
+        # str(None) would write the text "None" as Status and drop the totals silently.
+        raise ValueError(f"subscription {subscription_id} has no status")
     values: dict[str, Any] = {}
     progress = payplan_progress(ctx, subscription_id, meta(subscription, PLAN_KEY_META), currency)
     if progress is not None:

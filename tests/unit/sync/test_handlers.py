@@ -8,6 +8,7 @@ from tests.unit.sync.fakes import FakeRetryLinks
 from tests.unit.sync.harness import Bridge, seed_caspio
 
 T = 1_800_000_000
+USD = {"currency": "usd"}  # Stripe always sends it; the shared builders leave it None
 DECLINE = {
     "code": "card_declined",
     "decline_code": "insufficient_funds",
@@ -333,8 +334,8 @@ def test_a_refund_of_a_charge_without_invoice_is_ignored(bridge):
 
 def test_disputes_write_their_row_and_mark_the_payment(bridge):
     bridge.deliver(se.event("invoice.paid", paid_invoice("in_1", T), T))
-    opened = se.dispute("dp_1", charge_id="ch_1", intent_id="pi_1")
-    won = se.dispute("dp_1", charge_id="ch_1", intent_id="pi_1", status="won")
+    opened = se.dispute("dp_1", charge_id="ch_1", intent_id="pi_1") | USD
+    won = se.dispute("dp_1", charge_id="ch_1", intent_id="pi_1", status="won") | USD
     bridge.deliver(
         se.event("charge.dispute.closed", won, T + 20),
         se.event("charge.dispute.created", opened, T + 10),
@@ -353,9 +354,9 @@ def test_disputes_write_their_row_and_mark_the_payment(bridge):
 
 def test_payouts_keep_their_latest_status(bridge):
     bridge.deliver(
-        se.event("payout.paid", se.payout("po_1", status="paid"), T + 5),
-        se.event("payout.created", se.payout("po_1", status="pending"), T),
-        se.event("payout.updated", se.payout("po_1", status="in_transit"), T + 5),
+        se.event("payout.paid", se.payout("po_1", status="paid") | USD, T + 5),
+        se.event("payout.created", se.payout("po_1", status="pending") | USD, T),
+        se.event("payout.updated", se.payout("po_1", status="in_transit") | USD, T + 5),
     )
     row = bridge.caspio.row("Billing_Payouts", "po_1")
     assert (row["Status"], row["Amount"], row["Currency"]) == ("paid", 50, "usd")

@@ -8,6 +8,7 @@ from tests.fixtures import stripe_events as se
 from tests.unit.sync.harness import Bridge, seed_caspio
 
 T = 1_800_000_000
+USD = {"currency": "usd"}  # Stripe always sends it; the shared builders leave it None
 DECLINE = {
     "code": "card_declined",
     "decline_code": "do_not_honor",
@@ -87,16 +88,16 @@ def lifecycle():
         ),
         se.event(
             "charge.dispute.created",
-            se.dispute("dp_1", charge_id="ch_2", intent_id="pi_2"),
+            se.dispute("dp_1", charge_id="ch_2", intent_id="pi_2") | USD,
             t2 + 6 * 86400,
         ),
         se.event(
             "charge.dispute.closed",
-            se.dispute("dp_1", charge_id="ch_2", intent_id="pi_2", status="lost"),
+            se.dispute("dp_1", charge_id="ch_2", intent_id="pi_2", status="lost") | USD,
             t2 + 7 * 86400,
         ),
-        se.event("payout.created", se.payout("po_1", status="pending"), t2 + 86400),
-        se.event("payout.paid", se.payout("po_1", status="paid"), t2 + 2 * 86400),
+        se.event("payout.created", se.payout("po_1", status="pending") | USD, t2 + 86400),
+        se.event("payout.paid", se.payout("po_1", status="paid") | USD, t2 + 2 * 86400),
         se.event("invoice.finalized", manual, t2),
         se.event("invoice.voided", manual | {"status": "void"}, t2 + 10),
         se.event("customer.subscription.created", weekly, t2 + 20),

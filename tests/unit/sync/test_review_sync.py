@@ -1,0 +1,171 @@
+"""Review findings: each test failed before its fix (see the comment in the code it names)."""
+
+import pytest
+
+from connector.sync.inbox import DEAD
+from tests.fixtures import stripe_events as se
+from tests.unit.sync.harness import Bridge, seed_caspio
+
+T = 1_800_000_000
+USD = {"currency": "usd"}  # Stripe always sends it; the shared builders leave it None
+
+
+@pytest.fixture
+def bridge(store):
+    b = Bridge(store, max_attempts=2)
+    seed_caspio(b.caspio)
+    b.stripe.customers["cus_A"] = {"id": "cus_A", "metadata": {"caspio_customer_key": "CUST-A"}}
+    b.stripe.subscriptions["sub_A"] = se.subscription("sub_A", period_end=T + 30 * 86400)
+    b.stripe.payments["in_1"] = [se.invoice_payment("in_1", "pi_1", "ch_1")]
+    return b
+
+
+def installment(n, amount):
+    return se.invoice(
+        f"in_p{n}",
+        subscription_id="sub_P",
+        sub_key="SUBKEY-B",
+        plan_key="course",
+        status="paid",
+        amount_due=amount,
+        amount_paid=amount,
+        paid_at=T + n,
+    )
+
+
+def start_pay_plan(bridge):
+    sub = se.subscription("sub_P", sub_key="SUBKEY-B", plan_key="course", amount=3000)
+    bridge.stripe.subscriptions["sub_P"] = sub
+    bridge.stripe.payments["in_p4"] = [se.invoice_payment("in_p4", "pi_p4", "ch_p4")]
+    bridge.deliver(se.event("customer.subscription.created", sub, T))
+    for n in (1, 2, 3):
+        bridge.deliver(se.event("invoice.paid", installment(n, 3000), T + n))
+
+
+def test_a_pay_plan_installment_refunded_before_its_invoice_paid_is_still_counted(bridge):
+    # charge.refunded and invoice.paid are different Stripe objects, so the inbox does not
+    # order them: the refund may be applied first (or while invoice.paid waits for a retry).
+    start_pay_plan(bridge)
+    refund = se.charge("ch_p4", intent_id="pi_p4", amount=1000, refunded=100)
+    bridge.deliver(se.event("charge.refunded", refund, T + 50))
+    bridge.deliver(se.event("invoice.paid", installment(4, 1000), T + 4))
+    row = bridge.caspio.row("Billing_Subscriptions", "SUBKEY-B")
+    assert (row["BalanceRemaining"], row["InstallmentsPaid"]) == (0, 4)
+    assert (row["Status"], row["AccessActive"]) == ("completed", False)
+    assert bridge.caspio.row("Billing_Payments", "in_p4")["Status"] == "partially_refunded"
+
+
+def test_a_pay_plan_progress_write_retried_after_a_refund_still_lands(bridge):
+    start_pay_plan(bridge)
+    # invoice.paid writes its payment row, then Caspio fails the subscription update
+    paid = se.event("invoice.paid", installment(4, 1000), T + 4)
+    bridge.receive(paid)
+    original_update = bridge.caspio.update
+
+    def failing_subscription_update(table, where, values):
+        if table == "Billing_Subscriptions":
+            bridge.caspio.failing_writes = 1
+        return original_update(table, where, values)
+
+    bridge.caspio.update = failing_subscription_update
+    bridge.worker.run_until_idle()
+    bridge.caspio.update = original_update
+    assert bridge.caspio.row("Billing_Subscriptions", "SUBKEY-B")["InstallmentsPaid"] == 3
+    # the refund is applied while invoice.paid waits for its retry
+    refund = se.charge("ch_p4", intent_id="pi_p4", amount=1000, refunded=100)
+    bridge.deliver(se.event("charge.refunded", refund, T + 50))
+    bridge.clock.now += 61
+    bridge.worker.run_until_idle()
+    assert bridge.status(paid["id"]) == "done"
+    row = bridge.caspio.row("Billing_Subscriptions", "SUBKEY-B")
+    assert (row["Status"], row["InstallmentsPaid"], row["BalanceRemaining"]) == ("completed", 4, 0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_refund_and_a_later_dispute_end_the_same_whatever_the_order(bridge, reverse):
+    bridge.deliver(
+        se.event(
+            "invoice.paid",
+            se.invoice("in_1", status="paid", amount_paid=2000, attempt_count=1, paid_at=T),
+            T,
+        )
+    )
+    refund = se.event("charge.refunded", se.charge("ch_1", intent_id="pi_1", refunded=2000), T + 20)
+    dispute = se.event(
+        "charge.dispute.created",
+        se.dispute("dp_1", charge_id="ch_1", intent_id="pi_1") | USD,
+        T + 30,
+    )
+    bridge.deliver(*([dispute, refund] if reverse else [refund, dispute]))
+    row = bridge.caspio.row("Billing_Payments", "in_1")
+    # same rank: the later event (the dispute) wins, as in Stripe's order
+    assert (row["Status"], row["RefundedAmount"]) == ("disputed", 20)
+
+
+def test_a_subscription_without_a_status_is_an_error_not_a_none_status(bridge):
+    bridge.stripe.subscriptions["sub_A"] = se.subscription("sub_A") | {"status": None}
+    event = se.event("customer.subscription.updated", bridge.stripe.subscriptions["sub_A"], T)
+    bridge.deliver(event)
+    bridge.clock.now += 61
+    bridge.worker.run_until_idle()
+    assert "Status" not in bridge.caspio.row("Billing_Subscriptions", "SUBKEY-A")
+    row = bridge.inbox.get(event["id"])
+    assert row["status"] == DEAD
+    assert "sub_A has no status" in row["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("invoice.paid", se.invoice("x", status="paid", amount_paid=2000, paid_at=T)),
+        ("payout.paid", se.payout("x", status="paid") | USD),
+    ],
+)
+def test_an_object_without_an_id_is_an_error_not_a_row_keyed_none(bridge, event_type, obj):
+    event = se.event(event_type, obj | {"id": None}, T)
+    bridge.deliver(event)
+    bridge.clock.now += 61
+    bridge.worker.run_until_idle()
+    assert bridge.caspio.tables["Billing_Payments"] == []
+    assert bridge.caspio.tables["Billing_Payouts"] == []
+    row = bridge.inbox.get(event["id"])
+    assert row["status"] == DEAD
+    assert "data.object has no id" in row["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj", "table"),
+    [
+        (
+            "invoice.paid",
+            se.invoice("in_j", status="paid", amount_paid=5000, currency="jpy", paid_at=T),
+            "Billing_Payments",
+        ),
+        ("payout.paid", se.payout("po_j", status="paid") | USD, "Billing_Payouts"),
+        (
+            "charge.dispute.created",
+            se.dispute("dp_j", charge_id="ch_1", intent_id="pi_1") | USD,
+            "Billing_Disputes",
+        ),
+    ],
+)
+def test_an_amount_without_its_currency_is_an_error_not_dollars(bridge, event_type, obj, table):
+    # 5000 yen read as usd would be written as 50.00
+    event = se.event(event_type, obj | {"currency": None}, T)
+    bridge.deliver(event)
+    bridge.clock.now += 61
+    bridge.worker.run_until_idle()
+    assert bridge.caspio.tables[table] == []
+    row = bridge.inbox.get(event["id"])
+    assert row["status"] == DEAD
+    assert "has no currency" in row["last_error"]
+
+
+def test_a_subscription_without_its_currency_writes_no_values(bridge):
+    bridge.stripe.subscriptions["sub_A"] = se.subscription("sub_A") | {"currency": None}
+    event = se.event("customer.subscription.updated", bridge.stripe.subscriptions["sub_A"], T)
+    bridge.deliver(event)
+    bridge.clock.now += 61
+    bridge.worker.run_until_idle()
+    assert "MonthlyValue" not in bridge.caspio.row("Billing_Subscriptions", "SUBKEY-A")
+    assert bridge.inbox.get(event["id"])["status"] == DEAD
