@@ -103,9 +103,13 @@ def init_caspio(
             fields = [f.caspio_definition() for f in table.fields.values()]
             try:
                 caspio.create_table(table.name, fields)
-            except CaspioAlreadyExists:
-                pass  # created meanwhile (or by our own retried call): check its fields below
+            except CaspioAlreadyExists as exists:
+                # Created meanwhile: check its fields below. Unless it was our own first
+                # attempt whose answer was lost (the resend then hits "exists").
+                created = exists.after_retry
             else:
+                created = True
+            if created:
                 report.created_tables.append(table.name)
                 say(f"created table {table.name} ({len(fields)} fields)")
                 continue
@@ -116,8 +120,9 @@ def init_caspio(
                 continue
             try:
                 caspio.add_field(table.name, definition.caspio_definition())
-            except CaspioAlreadyExists:
-                continue
+            except CaspioAlreadyExists as exists:
+                if not exists.after_retry:  # else our own first attempt added it
+                    continue
             report.added_fields.append(f"{table.name}.{definition.name}")
             say(f"added field {table.name}.{definition.name} ({definition.type})")
         if len(report.added_fields) == added_before:

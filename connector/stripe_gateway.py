@@ -8,6 +8,7 @@ deterministic idempotency key.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -97,7 +98,8 @@ class StripeGateway:
         Readable prefix for the Stripe dashboard, a hash so that the key stays within
         Stripe's 255 characters whatever the parts are.
         """
-        text = "|".join(str(p) for p in parts)
+        # JSON keeps the parts apart: ("a|b", "c") and ("a", "b|c") never share a key.
+        text = json.dumps([str(p) for p in parts], ensure_ascii=False)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
         prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", str(parts[0]) if parts else "key")[:40]
         return f"caspio-stripe-{prefix}-{digest}"

@@ -12,8 +12,12 @@ For each plan: one Product, and one active Price found by ``lookup_key = PlanKey
   price); installments computed from Balance/Installments are priced at provision time.
   Intro prices (IntroAmount) are also created at provision time.
 * Creates carry deterministic idempotency keys (PlanKey + the Stripe-relevant fields +
-  the price being replaced), so a retried run never creates duplicates. Updates are
-  naturally idempotent and carry none (a replayed key would skip a later, real change).
+  the price holding the key / the product being replaced), so a retried run never creates
+  duplicates and a later create never replays an archived price or deleted product.
+  Updates are naturally idempotent and carry none (a replayed key would skip a later,
+  real change). An old price a failed run left active is archived by the next run.
+* A price or product that belongs to another plan (``caspio_plan_key``), reached through
+  a lookup key moved by hand or a copied row, is never taken over.
 
 Reads are batched (10 lookup keys per ``prices.list``); a plan with nothing to change
 costs no Stripe write and no Caspio write. One bad plan never stops the others.
@@ -41,6 +45,9 @@ from connector.billing.plans import (
 )
 from mappings import Mapping
 
+# A bad key or missing permission is no plan's fault: stop the run instead of writing the
+# same error into every row.
+ACCOUNT_WIDE_ERRORS = (stripe.AuthenticationError, stripe.PermissionError)
 # Stripe accepts at most 10 values in lookup_keys[] per list call.
 LOOKUP_BATCH = 10
 # Keep SyncError readable in a DataPage.
@@ -106,6 +113,7 @@ class LivePrice:
     product_id: str
     spec: PriceSpec | None  # None: not a plain recurring price (e.g. tiered)
     product: LiveProduct | None = None
+    active: bool = True
 
 
 def price_spec(plan: Plan) -> PriceSpec | None:
@@ -174,7 +182,13 @@ def plan_actions(
             product_changes=changes,
             archive_price=live_price.id if live_price else None,
         )
-    if live_price is not None and live_price.spec == wanted and not create_product:
+    if (
+        live_price is not None
+        and live_price.spec == wanted
+        and live_product is not None
+        # A price on another product (lookup key moved by hand) is not this plan's price.
+        and live_price.product_id == live_product.id
+    ):
         return PlanActions(product_changes=changes, keep_price=live_price.id)
     return PlanActions(
         create_product=create_product,
@@ -224,9 +238,18 @@ def live_price(obj: Any) -> LivePrice:
             obj.unit_amount, obj.currency, recurring.interval, recurring.interval_count
         )
     product = obj.product
+    active = bool(obj.active)
     if isinstance(product, str):
-        return LivePrice(obj.id, product, spec)
-    return LivePrice(obj.id, product.id, spec, live_product(product))
+        return LivePrice(obj.id, product, spec, active=active)
+    return LivePrice(obj.id, product.id, spec, live_product(product), active)
+
+
+def belongs_to(plan: Plan, product: LiveProduct) -> bool:
+    """Whether ``product`` is this plan's own product (not another plan's, by hand)."""
+    owner = product.metadata.get(PLAN_KEY_METADATA)
+    if owner:
+        return owner == plan.plan_key
+    return not plan.stripe_product_id or product.id == plan.stripe_product_id
 
 
 def _chunks(items: Sequence[Plan], size: int) -> Iterator[Sequence[Plan]]:
@@ -323,6 +346,8 @@ class PlanCatalog:
         for batch in _chunks(plans, LOOKUP_BATCH):
             try:
                 found = self._find_prices([p.plan_key for p in batch])
+            except ACCOUNT_WIDE_ERRORS:
+                raise
             except stripe.StripeError as error:
                 for plan in batch:
                     record(self._finish_error(plan, _stripe_message(error), None, report))
@@ -334,11 +359,15 @@ class PlanCatalog:
     # ------------------------------------------------------------ Stripe side
 
     def _find_prices(self, plan_keys: Sequence[str]) -> dict[str, LivePrice]:
-        """Active prices by lookup key, their products expanded: one call per 10 plans."""
+        """The price holding each lookup key, active or archived (a key has one holder),
+        products expanded: one call per 10 plans.
+
+        Archived holders are listed too: the holder's id goes into the next create's
+        idempotency key, so a create never replays an earlier, since-archived price.
+        """
         listed = self._stripe.v1.prices.list(
             {
                 "lookup_keys": list(plan_keys),
-                "active": True,
                 "expand": ["data.product"],
                 "limit": 100,
             }
@@ -359,24 +388,62 @@ class PlanCatalog:
             if error.http_status == 404:
                 return None  # deleted in Stripe: make a new one
             raise
-        return live_product(product)
+        if getattr(product, "deleted", False):
+            # Stripe may answer a deleted product with a {"deleted": true} stub.
+            return None
+        known = live_product(product)
+        # A row copied from another plan carries that plan's product id: taking it over
+        # would rename it back and forth on every run.
+        return known if belongs_to(plan, known) else None
 
-    def _sync_plan(self, plan: Plan, current: LivePrice | None, report: SyncReport) -> PlanResult:
+    def _sync_plan(self, plan: Plan, holder: LivePrice | None, report: SyncReport) -> PlanResult:
         product_id: str | None = None
+        # ``holder`` holds the lookup key; only an active one is the plan's current price.
+        current = holder if holder is not None and holder.active else None
         try:
             product = current.product if current else None
             if current is not None and product is None:
                 product = live_product(self._stripe.v1.products.retrieve(current.product_id))
+            if product is not None and not belongs_to(plan, product):
+                # The key was moved by hand onto another plan's product: never adopt
+                # (rename, re-tag) that product; the plan's own price is made again.
+                product = None
             if product is None and plan.active:
                 product = self._known_product(plan)
             actions = plan_actions(plan, current, product)
             product_id = product.id if product else plan.stripe_product_id
-            product_id, price_id = self._apply(plan, actions, product_id, current)
+            leftover = self._leftover_price(plan, current)
+            product_id, price_id = self._apply(plan, actions, product_id, current, holder)
+            if leftover is not None:
+                self._stripe.v1.prices.update(leftover, {"active": False})
+        except ACCOUNT_WIDE_ERRORS:
+            raise
         except stripe.StripeError as error:
             return self._finish_error(plan, _stripe_message(error), product_id, report)
         except _PlanFailed as failure:
             return self._finish_error(plan, str(failure), failure.product_id, report)
-        return self._finish_ok(plan, outcome_of(actions), product_id, price_id, report)
+        outcome = outcome_of(actions)
+        if leftover is not None and outcome == UNCHANGED:
+            outcome = UPDATED
+        return self._finish_ok(plan, outcome, product_id, price_id, report)
+
+    def _leftover_price(self, plan: Plan, current: LivePrice | None) -> str | None:
+        """The plan's previous price if still active: a run that created its successor
+        stopped before archiving it (the written-back id then still names it)."""
+        old = plan.stripe_price_id
+        if current is None or not old or old == current.id:
+            return None
+        try:
+            price = self._stripe.v1.prices.retrieve(old)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise
+        # Only a price the bridge made for this plan: a pasted id must not archive
+        # another plan's price.
+        if price.active and _metadata(price).get(PLAN_KEY_METADATA) == plan.plan_key:
+            return str(price.id)
+        return None
 
     def _apply(
         self,
@@ -384,6 +451,7 @@ class PlanCatalog:
         actions: PlanActions,
         product_id: str | None,
         current: LivePrice | None,
+        holder: LivePrice | None,
     ) -> tuple[str | None, str | None]:
         key = self._gateway.idempotency_key
         spec = product_spec(plan)
@@ -397,8 +465,15 @@ class PlanCatalog:
             created = self._stripe.v1.products.create(
                 params,
                 {
+                    # The product being replaced (deleted in Stripe) is part of the key, or
+                    # the create would replay the deleted product within Stripe's 24 h.
                     "idempotency_key": key(
-                        "plan-product", plan.plan_key, spec.name, spec.description, plan.tier
+                        "plan-product",
+                        plan.plan_key,
+                        spec.name,
+                        spec.description,
+                        plan.tier,
+                        plan.stripe_product_id or "-",
                     )
                 },
             )
@@ -407,7 +482,7 @@ class PlanCatalog:
             self._stripe.v1.products.update(product_id, dict(actions.product_changes))  # type: ignore[arg-type]
 
         try:
-            price_id = self._apply_price(plan, actions, product_id, current)
+            price_id = self._apply_price(plan, actions, product_id, current, holder)
         except stripe.StripeError as error:
             # Keep the product just made: it is written back and reused next time.
             raise _PlanFailed(_stripe_message(error), product_id) from error
@@ -419,6 +494,7 @@ class PlanCatalog:
         actions: PlanActions,
         product_id: str | None,
         current: LivePrice | None,
+        holder: LivePrice | None,
     ) -> str | None:
         key = self._gateway.idempotency_key
         price_id = current.id if current else plan.stripe_price_id
@@ -426,9 +502,10 @@ class PlanCatalog:
         if wanted is not None:
             if product_id is None:
                 raise _PlanFailed("no Stripe product to attach the price to", None)
-            # The price being replaced is part of the key: going back to an earlier
-            # amount must create a new price, not replay the first one.
-            replaced = current.id if current else plan.stripe_price_id
+            # The price the key moves from (active or archived) is part of the key: going
+            # back to an earlier amount, or re-activating, must create a new price, not
+            # replay an earlier create whose price has been archived since.
+            replaced = holder.id if holder else plan.stripe_price_id
             price = self._stripe.v1.prices.create(
                 {
                     "product": product_id,
@@ -473,7 +550,10 @@ class PlanCatalog:
 
     def _key_where(self, plan_key: str | None, pk_id: Any) -> w.Where | None:
         if plan_key:
-            return w.eq(self._mapping.field(TABLE, "PlanKey"), plan_key)
+            try:
+                return w.eq(self._mapping.field(TABLE, "PlanKey"), plan_key)
+            except ValueError:
+                pass  # a key no WHERE can carry (a NUL): the row's PK_ID, if known
         if isinstance(pk_id, int) and not isinstance(pk_id, bool):
             return w.eq("PK_ID", pk_id)
         return None
@@ -521,7 +601,8 @@ class PlanCatalog:
         try:
             self._write_back(self._key_where(plan.plan_key, None), current, wanted, stamp, report)
         except CaspioError as error:
-            message = f"synced to Stripe but not written back to Caspio: {error}"
+            # Named like every other error line: sync-plans prints only this text.
+            message = f"{label}: synced to Stripe but not written back to Caspio: {error}"
             return PlanResult(label, ERROR, message, product_id, price_id)
         return PlanResult(label, outcome, None, product_id, price_id)
 
@@ -544,9 +625,9 @@ class PlanCatalog:
     ) -> PlanResult:
         logical = self._mapping.from_caspio(TABLE, row)
         message = str(error)
-        label = message.split(": ", 1)[0]
-        # The message already names the row; SyncError holds only the reasons.
-        reasons = message.split(": ", 1)[1] if ": " in message else message
+        # The message already names the row; SyncError holds only the reasons. (Not split
+        # on ": ", which a PlanKey may contain.)
+        label, reasons = error.label, error.reasons
         wanted = {"SyncStatus": "error", "SyncError": _clip(reasons)}
         try:
             where = self._key_where(error.plan_key, error.pk_id)

@@ -78,10 +78,17 @@ class Plan:
 class PlanRowError(ValueError):
     """A row that cannot become a Plan; ``str()`` is the one line shown to the builder."""
 
-    def __init__(self, message: str, plan_key: str | None, pk_id: Any = None) -> None:
+    def __init__(
+        self, message: str, plan_key: str | None, pk_id: Any = None, label: str = ""
+    ) -> None:
         super().__init__(message)
         self.plan_key = plan_key
         self.pk_id = pk_id
+        # ``message`` is "<label>: <reasons>"; kept apart since a PlanKey may hold ": ".
+        if not label:
+            label = message.split(": ", 1)[0]
+        self.label = label
+        self.reasons = message[len(label) + 2 :] or message
 
 
 # --------------------------------------------------------------------------- fields
@@ -119,6 +126,9 @@ class Key(_Field):
             raise ValidationError("is blank")
         if value != value.strip():
             raise ValidationError(f"{value!r} starts or ends with a space")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            # No WHERE clause can carry a NUL, and Stripe's lookup key is plain text.
+            raise ValidationError("contains a control character")
         if len(value) > MAX_PLAN_KEY_LENGTH:
             raise ValidationError(f"is longer than {MAX_PLAN_KEY_LENGTH} characters")
         return value
@@ -310,7 +320,15 @@ class PlanRowSchema(Schema):
                 problem("Amount", "or Installments is required for a pay plan")
             elif data.get("amount") == 0:
                 problem("Amount", "must be more than 0 for a pay plan")
-            elif data.get("amount") is None and balance and currency and "Balance" not in errors:
+            elif (
+                not given("Amount")
+                and data.get("installments") is not None
+                and balance
+                and currency
+                and "Balance" not in errors
+            ):
+                # A bad Amount or Installments already has its own message; comparing with
+                # the missing value would raise out of the schema and stop the whole sync.
                 installments = data["installments"]
                 if to_minor(balance, currency) < installments:
                     problem(
@@ -372,9 +390,8 @@ def plan_from_row(caspio_row: MappingABC[str, Any], mapping: Mapping) -> Plan:
             for message in _as_list(messages[logical]):
                 parts.append(f"{_builder_name(mapping, logical)} {message}".rstrip("."))
         key = row.get("PlanKey") if isinstance(row.get("PlanKey"), str) else None
-        raise PlanRowError(
-            f"{row_label(row, mapping, pk_id)}: {'; '.join(parts)}", key, pk_id
-        ) from None
+        label = row_label(row, mapping, pk_id)
+        raise PlanRowError(f"{label}: {'; '.join(parts)}", key, pk_id, label) from None
     return plan
 
 

@@ -123,3 +123,18 @@ def test_sync_plans_summary_and_exit_code(
     assert result.output.strip() == "created 0, updated 0, archived 0, unchanged 3, errors 0"
     assert stripe_writes(stripe_emulator) == writes
     assert caspio_writes(fresh_caspio_emulator) == 0
+
+
+def test_a_refused_stripe_key_stops_sync_plans_without_touching_the_rows(
+    environment, monkeypatch, fresh_caspio_emulator, caspio
+):
+    assert run(caspio_init.command).exit_code == 0
+    caspio.insert("Billing_Plans", plan_row("a"))
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_notakey")
+    fresh_caspio_emulator.controls.reset_calls()
+    result = CliRunner().invoke(sync_plans.command, [])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("caspio-stripe: sync-plans stopped: ")
+    assert caspio_writes(fresh_caspio_emulator) == 0
+    row = caspio.get_one("Billing_Plans", w.eq("PlanKey", "a"))
+    assert row["SyncError"] == ""

@@ -177,3 +177,89 @@ def test_a_price_create_that_keeps_failing_is_finished_by_the_next_run(
     assert all(r["SyncStatus"] == "synced" and r["SyncError"] == "" for r in rows.values())
     assert len(stripe_client.v1.products.list({"limit": 100}).data) == 2
     assert len(stripe_client.v1.prices.list({"limit": 100}).data) == 2
+
+
+def test_a_product_deleted_in_stripe_is_made_again(
+    caspio, gateway, mapping, plans_table, stripe_client
+):
+    payplan = plan_row(
+        "pay-3", PlanType="payplan", Amount=None, Balance=Decimal("100"), Installments=3
+    )
+    seed(caspio, plans_table, [payplan, plan_row("steady")])
+    catalog = PlanCatalog(caspio, gateway, mapping)
+    catalog.sync()
+    gone = rows_by_key(caspio, plans_table)["pay-3"]["StripeProductID"]
+    stripe_client.v1.products.delete(gone)  # by hand; it has no prices
+
+    report = catalog.sync()
+    assert report.summary() == "created 1, updated 0, archived 0, unchanged 1, errors 0"
+    row = rows_by_key(caspio, plans_table)["pay-3"]
+    assert row["StripeProductID"] != gone
+    product = stripe_client.v1.products.retrieve(row["StripeProductID"])
+    assert product.active and product.metadata["caspio_plan_key"] == "pay-3"
+
+
+def test_a_plan_turned_off_and_on_again_gets_an_active_price_holding_the_key(
+    caspio, gateway, mapping, plans_table, stripe_client
+):
+    seed(caspio, plans_table, [plan_row("on-off")])
+    catalog = PlanCatalog(caspio, gateway, mapping)
+    catalog.sync()
+    first = rows_by_key(caspio, plans_table)["on-off"]["StripePriceID"]
+    caspio.update(plans_table, w.eq("PlanKey", "on-off"), {"Active": False})
+    catalog.sync()
+    # Turned on again with the written-back price id cleared (a copied row, say).
+    caspio.update(plans_table, w.eq("PlanKey", "on-off"), {"Active": True, "StripePriceID": ""})
+    assert catalog.sync().count("updated") == 1
+
+    row = rows_by_key(caspio, plans_table)["on-off"]
+    (current,) = stripe_client.v1.prices.list({"lookup_keys": ["on-off"], "active": True}).data
+    assert current.id == row["StripePriceID"] != first
+    assert stripe_client.v1.prices.retrieve(first).active is False
+    assert catalog.sync().count("unchanged") == 1
+
+
+def test_a_lookup_key_moved_by_hand_onto_another_plans_price(
+    caspio, gateway, mapping, plans_table, stripe_client
+):
+    seed(caspio, plans_table, [plan_row("gold"), plan_row("silver")])
+    catalog = PlanCatalog(caspio, gateway, mapping)
+    catalog.sync()
+    before = rows_by_key(caspio, plans_table)
+    # In the dashboard: silver's price is given gold's lookup key.
+    stripe_client.v1.prices.update(
+        before["silver"]["StripePriceID"], {"lookup_key": "gold", "transfer_lookup_key": True}
+    )
+    catalog.sync()
+    catalog.sync()
+
+    rows = rows_by_key(caspio, plans_table)
+    silver_product = stripe_client.v1.products.retrieve(before["silver"]["StripeProductID"])
+    assert silver_product.name == "Plan silver"
+    assert silver_product.metadata["caspio_plan_key"] == "silver"
+    for key in ("gold", "silver"):
+        (price,) = stripe_client.v1.prices.list({"lookup_keys": [key], "active": True}).data
+        assert price.product == before[key]["StripeProductID"] == rows[key]["StripeProductID"]
+        assert price.id == rows[key]["StripePriceID"]
+        assert price.metadata["caspio_plan_key"] == key
+    assert catalog.sync().summary() == "created 0, updated 0, archived 0, unchanged 2, errors 0"
+
+
+def test_an_old_price_a_failed_run_left_active_is_archived_by_the_next_run(
+    caspio, gateway, mapping, plans_table, stripe_emulator, stripe_client
+):
+    seed(caspio, plans_table, [plan_row("gold")])
+    catalog = PlanCatalog(caspio, gateway, mapping)
+    catalog.sync()
+    old = rows_by_key(caspio, plans_table)["gold"]["StripePriceID"]
+    caspio.update(plans_table, w.eq("PlanKey", "gold"), {"Amount": Decimal("12.00")})
+    # The new price is made; archiving the old one fails past the gateway's retries.
+    stripe_emulator.emulator.inject_api_fault(500, count=3, method="POST", path="/v1/prices/{id}")
+    assert catalog.sync().count("error") == 1
+    assert stripe_client.v1.prices.retrieve(old).active is True
+
+    assert catalog.sync().summary() == "created 0, updated 1, archived 0, unchanged 0, errors 0"
+    assert stripe_client.v1.prices.retrieve(old).active is False
+    (current,) = stripe_client.v1.prices.list({"lookup_keys": ["gold"], "active": True}).data
+    assert rows_by_key(caspio, plans_table)["gold"]["StripePriceID"] == current.id
+    assert current.unit_amount == 1200

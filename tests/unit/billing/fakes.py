@@ -31,7 +31,7 @@ class FakeCaspio:
 
     def _matches(self, row: dict[str, Any], where: w.Where) -> bool:
         key = row.get(self.key_field)
-        if key and w.eq(self.key_field, key).sql == where.sql:
+        if key and "\x00" not in key and w.eq(self.key_field, key).sql == where.sql:
             return True
         return w.eq("PK_ID", row["PK_ID"]).sql == where.sql
 
@@ -105,8 +105,16 @@ class _Prices:
         self.fake.prices[price["id"]] = price
         return price
 
+    def retrieve(self, price_id: str, params: Any = None, options: Any = None) -> Any:
+        self.fake.calls.append(("GET", f"/v1/prices/{price_id}", {}))
+        if price_id not in self.fake.prices:
+            raise stripe.InvalidRequestError("No such price", "id", http_status=404)
+        return _obj(self.fake.prices[price_id])
+
     def update(self, price_id: str, params: dict[str, Any], options: Any = None) -> Any:
         def apply(p: dict[str, Any]) -> dict[str, Any]:
+            if price_id in self.fake.refuse_price_updates:
+                raise stripe.APIError("Stripe is down", http_status=500)
             price = self.fake.prices[price_id]
             price.update(p)
             return price
@@ -182,6 +190,7 @@ class FakeStripe:
         self.ids = itertools.count(1)
         self.refuse_product_names: set[str] = set()
         self.refuse_currencies: set[str] = set()
+        self.refuse_price_updates: set[str] = set()
         self.client = _Client(self)
 
     @staticmethod

@@ -328,3 +328,172 @@ def test_specs():
     assert price_spec(PLAN) == SPEC
     assert price_spec(Plan(plan_key="g", billing_interval="month", amount=Decimal(1))) is None
     assert product_spec(PLAN).metadata == {"caspio_plan_key": "g", "tier": ""}
+
+
+def test_odd_values_give_a_row_error_while_the_others_sync():
+    caspio, stripe, catalog = make(
+        [
+            plan_row("a", Amount=19.99, IntervalCount=2.0, Currency=" USD ", Tier=None),
+            plan_row("pp", PlanType="payplan", Amount=None, Balance=Decimal("100"), Installments=0),
+            plan_row("blank", Amount="  ", BillingInterval=None),
+            plan_row("c", Currency="", Description="   "),
+        ]
+    )
+    report = catalog.sync()
+    assert report.summary() == "created 2, updated 0, archived 0, unchanged 0, errors 2"
+    assert stripe.active_price("a")["unit_amount"] == 1999
+    assert stripe.active_price("a")["currency"] == "usd"
+    assert stripe.active_price("c")["currency"] == "usd"
+    assert caspio.row("pp")["SyncError"] == "Installments 0 is less than 1"
+    assert caspio.row("blank")["SyncError"] == (
+        "Amount is required for a subscription plan; BillingInterval is blank"
+    )
+
+
+def test_a_pay_plan_getting_its_amount_back_gets_a_live_price_not_a_replay():
+    caspio, stripe, catalog = make(
+        [plan_row("pp", PlanType="payplan", Amount=Decimal("30"), Balance=Decimal("100"))]
+    )
+    catalog.sync()
+    first = stripe.active_price("pp")
+    caspio.row("pp").update(Amount=None, Installments=4)
+    catalog.sync()
+    assert stripe.prices[first["id"]]["active"] is False
+    # Same amount again, within Stripe's 24 h idempotency window.
+    caspio.row("pp").update(Amount=Decimal("30"), Installments=None)
+    assert catalog.sync().count(UPDATED) == 1
+    again = stripe.active_price("pp")
+    assert again["id"] != first["id"]
+    assert caspio.row("pp")["StripePriceID"] == again["id"]
+    assert caspio.row("pp")["SyncStatus"] == "synced"
+
+
+def test_reactivating_a_plan_whose_price_id_was_cleared_gets_a_live_price():
+    caspio, stripe, catalog = make([plan_row("gold")])
+    catalog.sync()
+    first = stripe.active_price("gold")
+    caspio.row("gold")["Active"] = False
+    catalog.sync()
+    # A builder copies the row back in / clears the written-back price id.
+    caspio.row("gold").update(Active=True, StripePriceID="")
+    catalog.sync()
+    again = stripe.active_price("gold")
+    assert again["id"] != first["id"] and again["product"] == first["product"]
+    assert caspio.row("gold")["StripePriceID"] == again["id"]
+
+
+def test_a_product_deleted_in_stripe_is_recreated_not_replayed():
+    caspio, stripe, catalog = make(
+        [plan_row("pp", PlanType="payplan", Amount=None, Balance=Decimal("100"), Installments=3)]
+    )
+    catalog.sync()
+    (gone,) = stripe.products
+    del stripe.products[gone]  # deleted by hand in the dashboard (it has no prices)
+    assert catalog.sync().count(CREATED) == 1
+    (product_id,) = stripe.products
+    assert product_id != gone
+    assert caspio.row("pp")["StripeProductID"] == product_id
+
+
+def test_a_lookup_key_moved_by_hand_to_another_plans_price_is_taken_back():
+    caspio, stripe, catalog = make([plan_row("gold"), plan_row("silver")])
+    catalog.sync()
+    gold, silver = stripe.active_price("gold"), stripe.active_price("silver")
+    # By hand in Stripe: silver's price now carries gold's lookup key.
+    stripe.prices[gold["id"]]["lookup_key"] = None
+    stripe.prices[silver["id"]]["lookup_key"] = "gold"
+    catalog.sync()
+    silver_product = stripe.products[silver["product"]]
+    assert silver_product["name"] == "Plan silver"
+    assert silver_product["metadata"]["caspio_plan_key"] == "silver"
+    new_gold = stripe.active_price("gold")
+    assert new_gold["product"] == gold["product"]
+    assert stripe.active_price("silver")["product"] == silver["product"]
+    assert caspio.row("gold")["StripeProductID"] == gold["product"]
+    assert caspio.row("silver")["StripeProductID"] == silver["product"]
+    # settled: the next run writes nothing
+    stripe.calls.clear()
+    updates = len(caspio.updates)
+    assert catalog.sync().count(UNCHANGED) == 2
+    assert stripe.writes() == [] and len(caspio.updates) == updates
+
+
+def test_a_copied_row_gets_its_own_product_instead_of_taking_over_the_original():
+    caspio, stripe, catalog = make([plan_row("gold")])
+    catalog.sync()
+    gold = caspio.row("gold")
+    # A builder duplicates the row (written-back ids included) for a yearly plan.
+    caspio.rows.append(
+        {
+            **gold,
+            "PK_ID": 2,
+            "PlanKey": "gold-yearly",
+            "Name": "Gold yearly",
+            "BillingInterval": "year",
+        }
+    )
+    catalog.sync()
+    product = stripe.products[gold["StripeProductID"]]
+    assert product["name"] == "Plan gold"
+    assert product["metadata"]["caspio_plan_key"] == "gold"
+    yearly = caspio.row("gold-yearly")
+    assert yearly["StripeProductID"] != gold["StripeProductID"]
+    assert stripe.active_price("gold-yearly")["product"] == yearly["StripeProductID"]
+    assert stripe.active_price("gold")["product"] == gold["StripeProductID"]
+    stripe.calls.clear()
+    assert catalog.sync().count(UNCHANGED) == 2
+    assert stripe.writes() == []
+
+
+def test_a_plan_key_containing_a_colon_keeps_its_reasons_intact():
+    caspio, stripe, catalog = make([plan_row("gold: v2", BillingInterval="fortnight")])
+    (error,) = catalog.sync().errors
+    assert error.label == "Billing_Plans PlanKey=gold: v2"
+    assert caspio.row("gold: v2")["SyncError"] == (
+        "BillingInterval 'fortnight' is not one of day, week, month, year"
+    )
+
+
+def test_a_failed_write_back_names_the_plan_in_its_error_line():
+    caspio, stripe, catalog = make([plan_row("gold"), plan_row("silver")])
+    caspio.fail_updates_for.add("PlanKey = 'gold'")
+    (error,) = catalog.sync().errors
+    # sync-plans prints only this line: it must say which plan it is about.
+    assert error.error.startswith("Billing_Plans PlanKey=gold: synced to Stripe but not")
+
+
+def test_an_old_price_left_active_by_a_failed_archive_is_archived_by_the_next_run():
+    caspio, stripe, catalog = make([plan_row("gold")])
+    catalog.sync()
+    old = stripe.active_price("gold")
+    caspio.row("gold")["Amount"] = Decimal("12.50")
+    stripe.refuse_price_updates.add(old["id"])  # the new price is made, the archive fails
+    assert catalog.sync().count(ERROR) == 1
+    assert stripe.prices[old["id"]]["active"] is True
+    stripe.refuse_price_updates.clear()
+    assert catalog.sync().count(UPDATED) == 1
+    assert stripe.prices[old["id"]]["active"] is False
+    assert caspio.row("gold")["StripePriceID"] == stripe.active_price("gold")["id"]
+    assert caspio.row("gold")["SyncStatus"] == "synced"
+    stripe.calls.clear()
+    assert catalog.sync().count(UNCHANGED) == 1
+    assert stripe.writes() == []
+
+
+def test_a_copied_rows_price_id_never_archives_the_other_plans_price():
+    caspio, stripe, catalog = make([plan_row("gold"), plan_row("silver")])
+    catalog.sync()
+    gold = stripe.active_price("gold")
+    caspio.row("silver")["StripePriceID"] = gold["id"]  # pasted by hand
+    catalog.sync()
+    assert stripe.prices[gold["id"]]["active"] is True
+    assert caspio.row("silver")["StripePriceID"] == stripe.active_price("silver")["id"]
+
+
+def test_a_plan_key_with_a_control_character_is_a_row_error_not_a_crash():
+    caspio, stripe, catalog = make([plan_row("gold\x00"), plan_row("ok")])
+    report = catalog.sync()
+    assert report.summary() == "created 1, updated 0, archived 0, unchanged 0, errors 1"
+    assert "PlanKey contains a control character" in report.errors[0].error
+    # No WHERE can carry a NUL, so the row is written back by its PK_ID.
+    assert caspio.rows[0]["SyncStatus"] == "error"

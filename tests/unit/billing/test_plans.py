@@ -184,3 +184,19 @@ def test_round_trip_through_the_row_schema():
     plan = plan_from_row(row(Tier="Gold", IntroAmount=Decimal("9.99"), IntroIntervals=3), MAPPING)
     again = plan_from_row({**plan_to_row(plan, MAPPING), "PK_ID": 1}, MAPPING)
     assert again == plan
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"Amount": None, "Installments": 0}, "Installments 0 is less than 1"),
+        ({"Amount": None, "Installments": "three"}, "Installments 'three' is not a whole number"),
+        ({"Amount": "abc"}, "Amount 'abc' is not a number"),
+        ({"Amount": Decimal("-1")}, "Amount -1 is negative"),
+        ({"Amount": "abc", "Installments": None}, "Amount 'abc' is not a number"),
+    ],
+)
+def test_pay_plan_with_a_bad_amount_or_installments_is_a_row_error_not_a_crash(values, expected):
+    # These used to raise KeyError/TypeError out of the schema and stop the whole sync.
+    base = {"PlanType": "payplan", "Balance": Decimal("100"), "Amount": None, "Installments": 3}
+    assert expected in error_of(row(**{**base, **values}))

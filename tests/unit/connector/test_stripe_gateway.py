@@ -67,3 +67,6 @@ def test_idempotency_keys_are_deterministic_and_bounded():
     assert key != StripeGateway.idempotency_key("price", "gold-monthly", 1001, "usd")
     assert len(StripeGateway.idempotency_key("x" * 1000)) <= 255
     assert key.startswith("caspio-stripe-price-")
+    assert StripeGateway.idempotency_key("p", "a|b", "c") != StripeGateway.idempotency_key(
+        "p", "a", "b|c"
+    )

@@ -126,3 +126,27 @@ def test_deploy_files_carry_the_dry_run_definitions():
 def test_no_stray_files_in_deploy_caspio():
     expected = set(deploy_files(load_mapping())) | {"README.md", "generate.py"}
     assert {p.name for p in DEPLOY.iterdir() if p.is_file()} == expected
+
+
+def test_a_create_or_add_whose_lost_answer_was_retried_is_reported_as_done():
+    class LostAnswers(SchemaApi):
+        """The first attempt is applied, its answer lost; the resend hits "exists"."""
+
+        def create_table(self, name, fields):
+            super().create_table(name, fields)
+            error = CaspioAlreadyExists("exists", status=400, method="POST", table=name)
+            error.after_retry = True
+            raise error
+
+        def add_field(self, table, field):
+            super().add_field(table, field)
+            error = CaspioAlreadyExists("exists", status=400, method="POST", table=table)
+            error.after_retry = True
+            raise error
+
+    mapping = load_mapping()
+    api = LostAnswers({"Billing_Customers": []})
+    report = init_caspio(api, mapping)
+    assert report.created_tables == [t for t in mapping.tables if t != "Billing_Customers"]
+    assert len(report.added_fields) == len(mapping.table_def("Billing_Customers").fields)
+    assert report.up_to_date == []
