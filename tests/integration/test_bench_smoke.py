@@ -1,0 +1,30 @@
+"""The benchmarks still run: each main at its smallest size, figures present.
+
+Only completion and the reported keys are checked, never a time: speed is read from the
+benchmarks' printed tables (bench/README.md), not asserted here.
+"""
+
+from __future__ import annotations
+
+from bench import plan_sync, renewals, webhook_ingest
+
+
+def test_webhook_ingest_runs_and_reports_its_figures(capsys):
+    figures = webhook_ingest.main(["--events", "5", "--threads", "2"])
+    assert set(webhook_ingest.KEYS) <= set(figures)
+    assert "accepted / s" in capsys.readouterr().out
+
+
+def test_renewals_runs_and_reports_its_figures(capsys):
+    figures = renewals.main(["--customers", "2", "--months", "1"])
+    assert set(renewals.KEYS) <= set(figures)
+    assert len(figures["per_month"]) == 1
+    assert "Caspio calls / renewal" in capsys.readouterr().out
+
+
+def test_plan_sync_runs_and_reports_its_figures(capsys):
+    figures = plan_sync.main(["--plans", "3"])
+    assert set(plan_sync.KEYS) <= set(figures)
+    for sync in ("first", "second"):
+        assert set(plan_sync.PASS_KEYS) <= set(figures[sync])
+    assert "second (no-op) sync" in capsys.readouterr().out
