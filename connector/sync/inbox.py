@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.store import Store, inbox_events
 
@@ -95,19 +96,22 @@ class Inbox:
             "attempts": 0,
             "next_attempt_at": now,
         }
-        try:
-            with self.store.transaction() as conn:
-                if conn.execute(
-                    sa.select(inbox_events.c.event_id).where(
-                        inbox_events.c.event_id == envelope.event_id
-                    )
-                ).first():
-                    return False
-                conn.execute(inbox_events.insert().values(**row))
-        except IntegrityError:
-            # Two deliveries of one event raced past the check; the first one won.
-            return False
-        return True
+        # One statement: a duplicate delivery (even two racing ones) inserts nothing.
+        with self.store.transaction() as conn:
+            if self.store.is_postgres:
+                # psycopg's rowcount is not reliable here; RETURNING says what was inserted.
+                statement = (
+                    pg_insert(inbox_events)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
+                    .returning(inbox_events.c.event_id)
+                )
+                return conn.execute(statement).first() is not None
+            # rowcount works on SQLite, and avoids RETURNING (SQLite 3.35+ only).
+            ignore = sqlite_insert(inbox_events).values(**row).on_conflict_do_nothing(
+                index_elements=[inbox_events.c.event_id]
+            )
+            return bool(conn.execute(ignore).rowcount)
 
     def claim(
         self, owner: str, *, now: float, lease_seconds: float, limit: int
