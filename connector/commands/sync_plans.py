@@ -15,6 +15,11 @@ from connector.commands.common import fail, load_mapping_or_exit, load_settings
 from connector.services import build_caspio_client, build_stripe_gateway
 
 
+def on_terminal() -> bool:
+    """A progress bar only for a person watching; logs and pipes get the summary alone."""
+    return sys.stdout.isatty()
+
+
 @click.command("sync-plans")
 def command() -> None:
     """Create or update one Stripe product and price per plan; exit 1 if any plan failed."""
@@ -28,7 +33,7 @@ def command() -> None:
 
     with contextlib.ExitStack() as stack:
         bar: Any = None
-        if sys.stdout.isatty():
+        if on_terminal():
             bar = stack.enter_context(click.progressbar(length=len(rows), label="Syncing plans"))
 
         def on_result(result: PlanResult) -> None:

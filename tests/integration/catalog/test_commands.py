@@ -138,3 +138,17 @@ def test_a_refused_stripe_key_stops_sync_plans_without_touching_the_rows(
     assert caspio_writes(fresh_caspio_emulator) == 0
     row = caspio.get_one("Billing_Plans", w.eq("PlanKey", "a"))
     assert row["SyncError"] == ""
+
+
+def test_sync_plans_shows_progress_only_on_a_terminal(
+    environment, monkeypatch, fresh_caspio_emulator, caspio
+):
+    assert run(caspio_init.command).exit_code == 0
+    for key in ("p1", "p2"):
+        caspio.insert("Billing_Plans", plan_row(key))
+    quiet = run(sync_plans.command)
+    assert "Syncing plans" not in quiet.output
+    monkeypatch.setattr(sync_plans, "on_terminal", lambda: True)
+    shown = run(sync_plans.command)
+    assert "Syncing plans" in shown.output
+    assert shown.output.strip().splitlines()[-1].startswith("created 0, updated 0")
