@@ -45,6 +45,9 @@ inbox_events = sa.Table(
     sa.Column("processed_at", sa.Float),
     sa.Column("last_error", sa.Text),
     sa.Column("last_traceback", sa.Text),
+    # The Stripe customer (else the object) the event writes for: events sharing a key never
+    # run at once (migration 2). Nullable: rows written before it are filled by the migration.
+    sa.Column("lock_key", sa.String(255)),
 )
 sa.Index("ix_bridge_inbox_claim", inbox_events.c.status, inbox_events.c.next_attempt_at)
 sa.Index(
@@ -52,6 +55,18 @@ sa.Index(
     inbox_events.c.object_id,
     inbox_events.c.created,
     inbox_events.c.received_at,
+)
+
+ix_inbox_lock_key = sa.Index("ix_bridge_inbox_lock_key", inbox_events.c.lock_key)
+
+# Which worker may currently run events of a lock key (a customer); taken with the claim,
+# released when the event settles, or taken over once expired (a dead worker).
+key_leases = sa.Table(
+    "bridge_key_leases",
+    metadata,
+    sa.Column("lock_key", sa.String(255), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )
 
 # What the bridge last wrote to each Caspio row (logical table + key value): lets a write
@@ -116,9 +131,26 @@ def _create_v1_tables(conn: Connection) -> None:
     )
 
 
+def _add_key_leases(conn: Connection) -> None:
+    # Step 1 creates tables from the current metadata, so on a fresh database the column and
+    # index already exist: add only what is missing.
+    inspector = sa.inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns(inbox_events.name)}
+    if "lock_key" not in columns:
+        conn.exec_driver_sql(f"ALTER TABLE {inbox_events.name} ADD COLUMN lock_key VARCHAR(255)")
+    conn.execute(
+        inbox_events.update()
+        .where(inbox_events.c.lock_key.is_(None))
+        .values(lock_key=inbox_events.c.object_id)
+    )
+    ix_inbox_lock_key.create(conn, checkfirst=True)
+    key_leases.create(conn, checkfirst=True)
+
+
 # Append-only: version N is applied once, in order. Later issues add steps here.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _create_v1_tables),
+    (2, _add_key_leases),
 ]
 
 

@@ -4,6 +4,12 @@ Ordering: events for one Stripe object are claimed in `created` order (ties by a
 an event is not claimable while an earlier event of the same object is still pending or
 processing. A claim on PostgreSQL uses `FOR UPDATE SKIP LOCKED`; on SQLite the claim runs
 inside `BEGIN IMMEDIATE`, which serialises claimers.
+
+Mutual exclusion (not ordering) per lock key, the Stripe customer: different objects of one
+customer write the same Caspio rows, so a claim also takes a lease on the event's key
+(`bridge_key_leases`) and skips events whose key another worker holds. The key is released
+when the event settles, including a retry, so an event waiting for a later event of the same
+customer never blocks it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connector.store import Store, inbox_events
+from connector.store import Store, inbox_events, key_leases
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -24,6 +30,10 @@ DONE = "done"
 DEAD = "dead"
 IGNORED = "ignored"
 UNFINISHED = (PENDING, PROCESSING)
+
+# Two-int advisory locks: a key space apart from the migration's one-bigint lock.
+KEY_LOCK_SPACE = 7261904
+CANDIDATES_PER_SLOT = 4
 
 
 class InvalidEvent(ValueError):
@@ -39,6 +49,7 @@ class EventEnvelope:
     object_id: str
     object_type: str
     created: int
+    lock_key: str = ""  # empty: the object id
 
     @classmethod
     def parse(cls, event: Any, *, strict: bool = True) -> EventEnvelope:
@@ -65,7 +76,15 @@ class EventEnvelope:
         object_id = raw_id if isinstance(raw_id, str) and raw_id else event_id
         object_type = raw_type if isinstance(raw_type, str) else "unknown"
         stamp = created if isinstance(created, int) and not isinstance(created, bool) else 0
-        return cls(event_id, event_type, object_id, object_type, stamp)
+        return cls(event_id, event_type, object_id, object_type, stamp, _lock_key(obj, object_id))
+
+
+def _lock_key(obj: dict[str, Any], object_id: str) -> str:
+    """The customer the object belongs to (id or expanded object), else the object itself."""
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) and customer else object_id
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,7 @@ class Inbox:
             "object_id": envelope.object_id,
             "object_type": envelope.object_type,
             "created": envelope.created,
+            "lock_key": envelope.lock_key or envelope.object_id,
             "received_at": now,
             "payload": raw_body,
             "status": PENDING if handled else IGNORED,
@@ -141,25 +161,52 @@ class Inbox:
                 ),
             ),
         )
+        # A row written by a process older than migration 2 has no key: its object is the key.
+        lock_key = sa.func.coalesce(e.c.lock_key, e.c.object_id)
+        # Only a pre-filter (keeps the batch full); the upsert in _take_key decides.
+        key_held_elsewhere = sa.exists().where(
+            key_leases.c.lock_key == lock_key,
+            key_leases.c.expires_at > now,
+            key_leases.c.owner != owner,
+        )
         query = (
-            sa.select(e.c.event_id, e.c.type, e.c.object_id, e.c.created, e.c.attempts, e.c.payload)
-            .where(ready, ~blocked_by_earlier)
+            sa.select(
+                e.c.event_id,
+                e.c.type,
+                e.c.object_id,
+                e.c.created,
+                e.c.attempts,
+                e.c.payload,
+                lock_key.label("lock_key"),
+            )
+            .where(ready, ~blocked_by_earlier, ~key_held_elsewhere)
             .order_by(e.c.created, e.c.received_at, e.c.event_id)
-            .limit(limit)
+            # More candidates than the batch: those of a customer another worker is taking
+            # right now are skipped, and the batch fills with other customers.
+            .limit(limit * CANDIDATES_PER_SLOT)
         )
         if self.store.is_postgres:
             query = query.with_for_update(skip_locked=True, of=e)
         claimed: list[ClaimedEvent] = []
+        expires_at = now + lease_seconds
         with self.store.transaction() as conn:
-            rows = conn.execute(query).all()
-            for row in rows:
+            keys: dict[str, bool] = {}  # lock key -> leased to this owner
+            for row in conn.execute(query).all():
+                if len(claimed) == limit:
+                    break
+                if row.lock_key not in keys:
+                    keys[row.lock_key] = self._take_key(
+                        conn, row.lock_key, owner, now=now, expires_at=expires_at
+                    )
+                if not keys[row.lock_key]:
+                    continue  # another worker runs this customer now; a later claim gets it
                 conn.execute(
                     e.update()
                     .where(e.c.event_id == row.event_id)
                     .values(
                         status=PROCESSING,
                         lease_owner=owner,
-                        lease_expires_at=now + lease_seconds,
+                        lease_expires_at=expires_at,
                         attempts=row.attempts + 1,
                     )
                 )
@@ -175,6 +222,59 @@ class Inbox:
                 )
         return claimed
 
+    def _take_key(
+        self, conn: sa.Connection, key: str, owner: str, *, now: float, expires_at: float
+    ) -> bool:
+        """Lease `key` to `owner` unless another owner holds it unexpired. On PostgreSQL two
+        inserts of one key serialise on the primary key; on SQLite the writer lock does."""
+        kl = key_leases
+        values = {"lock_key": key, "owner": owner, "expires_at": expires_at}
+        free = sa.or_(kl.c.expires_at <= now, kl.c.owner == owner)
+        if self.store.is_postgres:
+            # Skip, never wait for, a key another transaction is taking or releasing: waiting
+            # would leave this claim empty (the other one wins) and could deadlock two claims.
+            # The upsert below still decides; this lock only keeps it from blocking (a hash
+            # collision of two keys only makes one claim skip a key).
+            if not conn.execute(
+                sa.select(sa.func.pg_try_advisory_xact_lock(KEY_LOCK_SPACE, sa.func.hashtext(key)))
+            ).scalar():
+                return False
+            pg = pg_insert(kl).values(**values)
+            upsert = pg.on_conflict_do_update(
+                index_elements=[kl.c.lock_key],
+                set_={"owner": pg.excluded.owner, "expires_at": pg.excluded.expires_at},
+                where=free,
+            ).returning(kl.c.lock_key)
+            return conn.execute(upsert).first() is not None
+        lite = sqlite_insert(kl).values(**values)
+        upsert_lite = lite.on_conflict_do_update(
+            index_elements=[kl.c.lock_key],
+            set_={"owner": lite.excluded.owner, "expires_at": lite.excluded.expires_at},
+            where=free,
+        )
+        return bool(conn.execute(upsert_lite).rowcount)
+
+    def _release_key(self, conn: sa.Connection, event_id: str, owner: str) -> None:
+        """Free the settled event's key, unless this owner still runs another event of it
+        (claimed in the same batch): that one keeps the key until it settles."""
+        e, kl = inbox_events, key_leases
+        key = conn.execute(
+            sa.select(sa.func.coalesce(e.c.lock_key, e.c.object_id)).where(e.c.event_id == event_id)
+        ).scalar()
+        if key is None:
+            return
+        if self.store.is_postgres:
+            # Claims only try this lock, never wait: waiting here for one cannot deadlock.
+            conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(KEY_LOCK_SPACE, sa.func.hashtext(key)))
+            )
+        still_running = sa.exists().where(
+            sa.or_(e.c.lock_key == key, sa.and_(e.c.lock_key.is_(None), e.c.object_id == key)),
+            e.c.lease_owner == owner,
+            e.c.status == PROCESSING,
+        )
+        conn.execute(kl.delete().where(kl.c.lock_key == key, kl.c.owner == owner, ~still_running))
+
     def _settle(self, event_id: str, owner: str, **values: Any) -> bool:
         # Fenced on the lease owner: a worker whose lease was taken over settles nothing.
         e = inbox_events
@@ -184,7 +284,11 @@ class Inbox:
                 .where(e.c.event_id == event_id, e.c.lease_owner == owner, e.c.status == PROCESSING)
                 .values(lease_owner=None, lease_expires_at=None, **values)
             )
-        return bool(result.rowcount)
+            settled = bool(result.rowcount)
+            if settled:
+                # Every settle (done, retry, dead) frees the key, in the same transaction.
+                self._release_key(conn, event_id, owner)
+        return settled
 
     def complete(self, event_id: str, owner: str, *, now: float, status: str = DONE) -> bool:
         return self._settle(event_id, owner, status=status, processed_at=now, last_error=None)

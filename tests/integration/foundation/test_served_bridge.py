@@ -105,9 +105,16 @@ def test_a_paid_signup_reaches_caspio_through_the_served_app(bridge, stripe_emul
     )
     assert row["AccessActive"] is True
 
-    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    def metrics_text():
+        return app.test_client().get("/metrics").get_data(as_text=True)
+
+    # invoice.paid and invoice.payment_succeeded write the same row; wait for both to settle.
+    metrics = wait_for(
+        lambda: (text := metrics_text())
+        and 'bridge_inbox_events{type="invoice.paid",status="done"} 1' in text
+        and text
+    )
     assert 'caspio_calls_total{method="POST",table="oauth",status="200"}' in metrics
-    assert 'bridge_inbox_events{type="invoice.paid",status="done"} 1' in metrics
     assert "bridge_worker_events_processed_total" in metrics
     assert app.test_client().get("/readyz").status_code == 200
 

@@ -58,7 +58,7 @@ def test_one_object_is_claimed_in_created_order_one_event_at_a_time(store):
     inbox = Inbox(store)
     late = se.event("invoice.paid", se.invoice("in_1"), 300, "evt_late")
     early = se.event("invoice.finalized", se.invoice("in_1"), 200, "evt_early")
-    other = se.event("invoice.paid", se.invoice("in_2"), 250, "evt_other")
+    other = se.event("invoice.paid", se.invoice("in_2", customer="cus_B"), 250, "evt_other")
     record(inbox, late, now=1.0)
     record(inbox, early, now=2.0)
     record(inbox, other, now=3.0)
