@@ -6,7 +6,15 @@ import logging
 
 import click
 
-from connector.commands import caspio_init, check_config, replay, serve, sync_plans, worker
+from connector.commands import (
+    caspio_init,
+    check_config,
+    replay,
+    serve,
+    stripe_setup,
+    sync_plans,
+    worker,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +39,7 @@ main.add_command(serve.command)
 main.add_command(sync_plans.command)
 main.add_command(worker.command)
 main.add_command(replay.command)
+main.add_command(stripe_setup.group)
 
 
 @main.group("caspio")
