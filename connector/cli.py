@@ -32,6 +32,9 @@ def main(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if log_level != "debug":
+        # stripe-python logs every request at INFO; our meters and /metrics count them.
+        logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 main.add_command(check_config.command)
