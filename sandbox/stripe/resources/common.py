@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import invalid
-from ..forms import as_int
+from ..forms import as_int, merge_metadata
 from ..listing import paginate
+
+if TYPE_CHECKING:
+    from ..emulator import StripeEmulator
 
 Obj = dict[str, Any]
 
@@ -83,3 +86,31 @@ def search_result(objects: list[Obj], params: Obj, url: str) -> Obj:
         "next_page": str(start + limit) if has_more else None,
         "url": url,
     }
+
+
+def list_by_charge(em: StripeEmulator, kind: str, params: Obj, url: str) -> Obj:
+    """List refunds or disputes, optionally filtered by ``charge`` and ``payment_intent``."""
+    from ..api import require_params  # the api module imports the resources at start-up
+
+    require_params(
+        params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "created"}
+    )
+    charge, pi = params.get("charge"), params.get("payment_intent")
+    return list_of(
+        em.store.all(kind),
+        params,
+        url,
+        lambda o: (not charge or o["charge"] == charge) and (not pi or o["payment_intent"] == pi),
+    )
+
+
+def update_metadata(em: StripeEmulator, kind: str, id: str, params: Obj) -> Obj:
+    """``POST /v1/<kind>s/<id>`` for objects whose only writable field is ``metadata``."""
+    from ..api import require_params
+
+    require_params(params, {"metadata"})
+    obj = em.store.require(kind, id)
+    with em.bus.updating(obj, f"{kind}.updated"):
+        if "metadata" in params:
+            obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
+    return obj

@@ -18,7 +18,7 @@ from ..api import require_params
 from ..errors import invalid, missing_param
 from ..forms import as_int, merge_metadata
 from ..periods import DAY
-from .common import list_of
+from .common import list_by_charge, list_of
 
 if TYPE_CHECKING:
     from ..api import Api
@@ -129,9 +129,7 @@ def accept(em: StripeEmulator, params: Obj, id: str) -> Obj:
 
 
 def list_disputes(em: StripeEmulator, params: Obj) -> Obj:
-    require_params(
-        params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "created"}
-    )
+    return list_by_charge(em, "dispute", params, "/v1/disputes")
     charge, pi = params.get("charge"), params.get("payment_intent")
     return list_of(
         em.store.all("dispute"),

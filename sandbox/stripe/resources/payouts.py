@@ -13,9 +13,9 @@ from flask import Response
 from .. import control_calls, flow_shapes
 from ..api import require_params
 from ..errors import invalid, missing_param
-from ..forms import as_int, merge_metadata
+from ..forms import as_int
 from ..periods import DAY
-from .common import list_of
+from .common import list_of, update_metadata
 
 if TYPE_CHECKING:
     from ..api import Api
@@ -80,12 +80,7 @@ def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
 
 
 def update(em: StripeEmulator, params: Obj, id: str) -> Obj:
-    require_params(params, {"metadata"})
-    payout = em.store.require("payout", id)
-    with em.bus.updating(payout, "payout.updated"):
-        if "metadata" in params:
-            payout["metadata"] = merge_metadata(payout["metadata"], params["metadata"])
-    return payout
+    return update_metadata(em, "payout", id, params)
 
 
 def list_payouts(em: StripeEmulator, params: Obj) -> Obj:

@@ -12,7 +12,7 @@ from .. import flow_shapes
 from ..api import require_params
 from ..errors import invalid, missing_param
 from ..forms import as_int, merge_metadata
-from .common import list_of
+from .common import list_by_charge, list_of, update_metadata
 
 if TYPE_CHECKING:
     from ..api import Api
@@ -114,18 +114,11 @@ def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
 
 
 def update(em: StripeEmulator, params: Obj, id: str) -> Obj:
-    require_params(params, {"metadata"})
-    refund = em.store.require("refund", id)
-    with em.bus.updating(refund, "refund.updated"):
-        if "metadata" in params:
-            refund["metadata"] = merge_metadata(refund["metadata"], params["metadata"])
-    return refund
+    return update_metadata(em, "refund", id, params)
 
 
 def list_refunds(em: StripeEmulator, params: Obj) -> Obj:
-    require_params(
-        params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "created"}
-    )
+    return list_by_charge(em, "refund", params, "/v1/refunds")
     charge, pi = params.get("charge"), params.get("payment_intent")
     return list_of(
         em.store.all("refund"),
