@@ -37,6 +37,8 @@ VARIABLES = (
     "BRIDGE_ALLOWED_ORIGINS",
     "BRIDGE_ADMIN_TOKEN",
     "BRIDGE_PAST_DUE_ACCESS",
+    "BRIDGE_LINK_SECRET",
+    "BRIDGE_LINK_DAYS",
 )
 REQUIRED_IN_ORDER = (
     "CASPIO_ACCOUNT_URL",
@@ -105,6 +107,9 @@ class Settings:
     bridge_allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     bridge_admin_token: Secret | None = None
     bridge_past_due_access: bool = True
+    # Key material for signed portal links; None: derived from STRIPE_SECRET_KEY.
+    bridge_link_secret: Secret | None = None
+    bridge_link_days: int = 30  # lifetime of retry and portal links
 
     @classmethod
     def from_env(
@@ -245,11 +250,15 @@ def _parse(env: Mapping[str, str]) -> Settings:
     )
     optional_secret = {
         name: Secret(value) if (value := get(name)) else None
-        for name in ("CASPIO_WEBHOOK_SECRET", "BRIDGE_ADMIN_TOKEN")
+        for name in ("CASPIO_WEBHOOK_SECRET", "BRIDGE_ADMIN_TOKEN", "BRIDGE_LINK_SECRET")
     }
     admin_token = optional_secret["BRIDGE_ADMIN_TOKEN"]
     if admin_token is not None and len(admin_token.reveal()) < 16:
         raise SettingsError("BRIDGE_ADMIN_TOKEN", "must be at least 16 characters")
+    link_secret = optional_secret["BRIDGE_LINK_SECRET"]
+    if link_secret is not None and len(link_secret.reveal()) < 32:
+        raise SettingsError("BRIDGE_LINK_SECRET", "must be at least 32 characters")
+    link_days = _parse_positive_int("BRIDGE_LINK_DAYS", get("BRIDGE_LINK_DAYS") or "30", 365)
 
     def optional_url(name: str) -> str | None:
         value = get(name)
@@ -274,6 +283,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         bridge_past_due_access=_parse_bool(
             "BRIDGE_PAST_DUE_ACCESS", get("BRIDGE_PAST_DUE_ACCESS") or "true"
         ),
+        bridge_link_secret=link_secret,
+        bridge_link_days=link_days,
     )
 
 
@@ -284,6 +295,12 @@ def _parse_bool(name: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(name, f"must be true or false, not {value!r}")
+
+
+def _parse_positive_int(name: str, value: str, maximum: int) -> int:
+    if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= maximum:
+        raise SettingsError(name, f"must be a whole number from 1 to {maximum}, not {value!r}")
+    return int(value)
 
 
 def is_loopback(host: str) -> bool:

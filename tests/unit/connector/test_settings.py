@@ -31,6 +31,16 @@ def test_valid_environment_gives_defaults():
     assert settings.bridge_past_due_access is True
     assert [s.reveal() for s in settings.stripe_webhook_secrets] == ["whsec_first", "whsec_second"]
     assert settings.bridge_admin_token is None
+    assert settings.bridge_link_secret is None
+    assert settings.bridge_link_days == 30
+
+
+def test_link_settings_are_read_and_the_link_secret_is_masked():
+    settings = settings_with(BRIDGE_LINK_SECRET="l" * 40, BRIDGE_LINK_DAYS="7")
+    assert settings.bridge_link_days == 7
+    assert settings.bridge_link_secret is not None
+    assert settings.bridge_link_secret.reveal() == "l" * 40
+    assert "l" * 40 not in repr(settings) + str(settings.describe())
 
 
 @pytest.mark.parametrize(
@@ -47,6 +57,9 @@ def test_valid_environment_gives_defaults():
         ("BRIDGE_MAPPING", "/nonexistent/mapping.yaml", "does not exist"),
         ("BRIDGE_ADMIN_TOKEN", "short", "16 characters"),
         ("BRIDGE_SUCCESS_URL", "http://example.com/ok", "https"),
+        ("BRIDGE_LINK_SECRET", "too-short", "32 characters"),
+        ("BRIDGE_LINK_DAYS", "0", "1 to 365"),
+        ("BRIDGE_LINK_DAYS", "thirty", "1 to 365"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(variable, value, problem):

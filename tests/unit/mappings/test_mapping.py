@@ -14,7 +14,7 @@ PRODUCT_TABLES = {
     ),
     "Billing_Customers": (
         "CustomerKey Email Name StripeCustomerID AvgMonthlyTotal AvgYearlyTotal TotalsCurrency "
-        "ActiveSubscriptions UpdatedAt"
+        "ActiveSubscriptions PortalURL UpdatedAt"
     ),
     "Billing_Subscriptions": (
         "SubscriptionKey CustomerKey PlanKey Email Name InitialBillingEnd InitialAmount Status "
