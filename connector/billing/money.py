@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["MoneyError", "exponent", "from_minor", "normalize_currency", "to_minor"]
+__all__ = ["MoneyError", "exponent", "from_minor", "minor_step", "normalize_currency", "to_minor"]
 
 ZERO_DECIMAL = frozenset(
     [
@@ -72,6 +72,11 @@ def exponent(currency: str) -> int:
     if code in THREE_DECIMAL:
         return 3
     return 2
+
+
+def minor_step(currency: str) -> int:
+    """The smallest amount Stripe charges in ``currency``, in minor units (10 fils, 100 for isk)."""
+    return _STEP.get(normalize_currency(currency), 1)
 
 
 def _as_decimal(amount: object) -> Decimal:
