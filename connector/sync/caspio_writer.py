@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from caspio_client import where as w
 from caspio_client.errors import CaspioAlreadyExists
+from connector.errors import BridgeError
 from connector.sync.caspio_values import WireValue, from_unix, to_wire, wire_row
 from connector.sync.row_memory import RowMemory
 
@@ -36,8 +37,11 @@ class CaspioTables(Protocol):
     def update(self, table: str, where: Any, values: Mapping[str, Any]) -> int: ...
 
 
-class MissingCaspioRow(LookupError):
-    """An update by key matched no row: the Caspio app has not created it (yet)."""
+class MissingCaspioRow(BridgeError, LookupError):
+    """An update by key matched no row: the Caspio app has not created it (yet), so a later
+    attempt may find it."""
+
+    default_retryable = True
 
 
 class IdentityMapping:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from connector.errors import classify
 from connector.store import Store
 from connector.sync.inbox import DONE, ClaimedEvent, Inbox
 
@@ -136,24 +137,22 @@ class Worker:
         self.processed += 1
 
     def _fail(self, event: ClaimedEvent, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        verdict = classify(exc)
+        error = verdict.reason[:2000]
         trace = traceback.format_exc()
         now = self.clock()
-        if event.attempts >= self.max_attempts:
-            log.error(
-                "event %s (%s) is dead after %d attempts: %s",
-                event.event_id,
-                event.type,
-                event.attempts,
-                error,
-            )
+        if not verdict.retryable or event.attempts >= self.max_attempts:
+            # A failure no retry can fix (a 400, a missing mapped field, an unreadable
+            # payload) is dead at once: each attempt would cost billed Caspio calls.
+            why = "not retryable" if not verdict.retryable else f"{event.attempts} attempts"
+            error = f"{error} ({why})"[:2000]
+            log.error("event %s (%s) is dead: %s", event.event_id, event.type, error)
             self.inbox.kill(event.event_id, self.owner, now=now, error=error, traceback_text=trace)
             self.dead += 1
             return
         delay = self.backoff(event.attempts)
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)) and retry_after > delay:
-            delay = float(retry_after)
+        if verdict.retry_after is not None and verdict.retry_after > delay:
+            delay = float(verdict.retry_after)
         log.warning(
             "event %s (%s) attempt %d failed, retry in %.0fs: %s",
             event.event_id,
