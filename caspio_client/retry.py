@@ -33,6 +33,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
+    #: Called before each wait with (the error, seconds about to be waited): metrics hooks.
+    on_retry: list[Callable[[BaseException, float], None]] = field(default_factory=list)
 
     def backoff(self, retry_number: int) -> float:
         """Wait before retry ``retry_number`` (1-based): 2^n growth, 50-100 % jitter."""
@@ -46,10 +48,18 @@ class RetryPolicy:
             wait=budget.wait,
             stop=budget.stop,
             sleep=self.sleep,
-            before_sleep=_log_retry,
+            before_sleep=self._before_sleep,
             reraise=True,
         )
         return retrying(fn)
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        _log_retry(state)
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if error is not None:
+            for observer in self.on_retry:
+                observer(error, wait)
 
 
 class _CallBudget:

@@ -15,6 +15,7 @@ from connector.commands import (
     sync_plans,
     worker,
 )
+from connector.logs import configure_logging, log_format_from_env
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,9 +30,7 @@ from connector.commands import (
 def main(log_level: str) -> None:
     """Bridge a Caspio app to Stripe subscriptions."""
     # No-op when the host (gunicorn, pytest) has configured logging already.
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format_from_env())
     if log_level != "debug":
         # stripe-python logs every request at INFO; our meters and /metrics count them.
         logging.getLogger("stripe").setLevel(logging.WARNING)

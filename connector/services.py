@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from caspio_client import CaspioClient
+from connector.metrics import BridgeMetrics
+from connector.readiness import Readiness, store_check
 from connector.settings import Settings
 from connector.stripe_gateway import StripeGateway
 
@@ -39,20 +40,32 @@ class Services:
     stripe: StripeGateway
     store: Any = None
     mapping: Any = None
-    extra_metrics: list[Callable[[], dict[str, float]]] = field(default_factory=list)
+    #: Prometheus metrics of this app (its own registry); see docs/contracts.md.
+    metrics: BridgeMetrics = field(default_factory=BridgeMetrics)
+    #: Named checks behind /readyz; register more with `readiness.register(name, check)`.
+    readiness: Readiness = field(default_factory=Readiness)
 
-    def metrics(self) -> dict[str, float]:
-        """Flat Prometheus-style samples: `name{label="v"}` -> value."""
-        samples: dict[str, float] = {}
-        for (method, table, status), count in self.caspio.meter.snapshot().items():
-            key = f'caspio_calls_total{{method="{method}",table="{table}",status="{status}"}}'
-            samples[key] = count
-        for (method, path, status), count in self.stripe.meter.snapshot().items():
-            key = f'stripe_calls_total{{method="{method}",path="{path}",status="{status}"}}'
-            samples[key] = count
-        for source in self.extra_metrics:
-            samples.update(source())
-        return samples
+    def __post_init__(self) -> None:
+        self.metrics.watch_calls("caspio", self.caspio.meter.snapshot)
+        self.metrics.watch_calls("stripe", self.stripe.meter.snapshot)
+        self.metrics.watch_inbox(self._store)
+        policy = getattr(self.caspio, "retry_policy", None)
+        if policy is not None:
+            policy.on_retry.append(self._count_caspio_retry)
+        self.readiness.register(
+            "store", store_check(self._store, self.settings.bridge_ready_max_backlog)
+        )
+
+    def _count_caspio_retry(self, error: BaseException, wait_seconds: float) -> None:
+        status = getattr(error, "status", 0)
+        self.metrics.api_retry("caspio", type(error).__name__)
+        if status == 429:
+            self.metrics.rate_limit_wait("caspio", wait_seconds)
+
+    def _store(self) -> Any:
+        from connector.sync.runtime import store_of
+
+        return store_of(self)
 
 
 def build_services(settings: Settings) -> Services:
@@ -62,7 +75,6 @@ def build_services(settings: Settings) -> Services:
     store that cannot be opened; commands turn both into one line.
     """
     from connector.store import Store
-    from connector.sync.runtime import inbox_metrics
     from mappings import load_mapping
 
     mapping = load_mapping(settings.bridge_mapping)
@@ -74,5 +86,4 @@ def build_services(settings: Settings) -> Services:
         store=store,
         mapping=mapping,
     )
-    services.extra_metrics.append(lambda: inbox_metrics(store))
     return services

@@ -39,6 +39,8 @@ VARIABLES = (
     "BRIDGE_PAST_DUE_ACCESS",
     "BRIDGE_LINK_SECRET",
     "BRIDGE_LINK_DAYS",
+    "BRIDGE_LOG_FORMAT",
+    "BRIDGE_READY_MAX_BACKLOG",
 )
 REQUIRED_IN_ORDER = (
     "CASPIO_ACCOUNT_URL",
@@ -110,6 +112,8 @@ class Settings:
     # Key material for signed portal links; None: derived from STRIPE_SECRET_KEY.
     bridge_link_secret: Secret | None = None
     bridge_link_days: int = 30  # lifetime of retry and portal links
+    bridge_log_format: str = "text"  # text | json (one JSON object per line)
+    bridge_ready_max_backlog: int = 1000  # /readyz answers 503 above this many waiting events
 
     @classmethod
     def from_env(
@@ -161,7 +165,7 @@ class Settings:
                 shown = value.masked()
             elif isinstance(value, tuple):
                 shown = ", ".join(v.masked() if isinstance(v, Secret) else str(v) for v in value)
-            elif isinstance(value, bool):
+            elif isinstance(value, (bool, int)):
                 shown = str(value).lower()
             elif variable == "BRIDGE_DATABASE_URL":
                 shown = mask_url_password(str(value))
@@ -260,6 +264,13 @@ def _parse(env: Mapping[str, str]) -> Settings:
         raise SettingsError("BRIDGE_LINK_SECRET", "must be at least 32 characters")
     link_days = _parse_positive_int("BRIDGE_LINK_DAYS", get("BRIDGE_LINK_DAYS") or "30", 365)
 
+    log_format = (get("BRIDGE_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError("BRIDGE_LOG_FORMAT", f"must be text or json, not {log_format!r}")
+    max_backlog_text = get("BRIDGE_READY_MAX_BACKLOG") or "1000"
+    if not max_backlog_text.isdigit() or int(max_backlog_text) < 1:
+        raise SettingsError("BRIDGE_READY_MAX_BACKLOG", "must be a positive whole number")
+
     def optional_url(name: str) -> str | None:
         value = get(name)
         return None if value is None else _check_url(name, value)
@@ -285,6 +296,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         ),
         bridge_link_secret=link_secret,
         bridge_link_days=link_days,
+        bridge_log_format=log_format,
+        bridge_ready_max_backlog=int(max_backlog_text),
     )
 
 

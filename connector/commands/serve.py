@@ -22,7 +22,7 @@ def command(host: str, port: int | None, no_worker: bool) -> None:
     from werkzeug.serving import run_simple
 
     from connector.app import create_app
-    from connector.sync.runtime import start_background_worker, worker_metrics
+    from connector.sync.runtime import start_background_worker
 
     settings = load_settings()
     services = load_services(settings)
@@ -31,8 +31,6 @@ def command(host: str, port: int | None, no_worker: bool) -> None:
     worker = None
     if not no_worker:
         worker = start_background_worker(services)
-        handle = worker
-        services.extra_metrics.append(lambda: worker_metrics(handle.worker))
     try:
         run_simple(host, chosen_port, app, threaded=True)
     finally:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from connector.metrics import BridgeMetrics
 from connector.store import Store
 from connector.sync.caspio_writer import CaspioTables, CaspioWriter
 from connector.sync.key_cache import KeyCache
@@ -34,6 +35,8 @@ class SyncContext:
     stripe: StripeReader | None
     past_due_access: bool = True
     retry_links: RetryLinks | None = None
+    #: The app's metrics (connector.metrics); a private registry when none is given.
+    metrics: BridgeMetrics = field(default_factory=BridgeMetrics)
 
     @classmethod
     def build(
@@ -46,6 +49,7 @@ class SyncContext:
         past_due_access: bool = True,
         retry_links: RetryLinks | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: BridgeMetrics | None = None,
     ) -> SyncContext:
         return cls(
             writer=CaspioWriter(caspio, RowMemory(store, clock=clock), mapping, clock=clock),
@@ -55,4 +59,5 @@ class SyncContext:
             stripe=stripe,
             past_due_access=past_due_access,
             retry_links=retry_links,
+            metrics=metrics if metrics is not None else BridgeMetrics(),
         )

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from connector.metrics import ignore_reason_of
 from connector.sync.context import SyncContext
 from connector.sync.handlers import charges, checkout, disputes, invoices, payouts, subscriptions
 from connector.sync.inbox import DONE, IGNORED
@@ -34,7 +35,14 @@ class EventDispatcher:
     def dispatch(self, event: dict[str, Any]) -> str:
         event_type = str(event.get("type"))
         handler = HANDLERS.get(event_type)
-        outcome = IGNORED if handler is None else (handler(self.ctx, event) or DONE)
+        if handler is None:
+            outcome = IGNORED
+            self.ctx.metrics.ignored(event_type, "unhandled_type")
+        else:
+            with ignore_reason_of() as reason:
+                outcome = handler(self.ctx, event) or DONE
+            if outcome == IGNORED:
+                self.ctx.metrics.ignored(event_type, reason.value or "not_applicable")
         with self._lock:
             self.outcomes[(event_type, outcome)] += 1
         return outcome

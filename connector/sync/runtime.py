@@ -13,7 +13,6 @@ from typing import Any
 from connector.store import Store
 from connector.sync.context import SyncContext
 from connector.sync.dispatch import EventDispatcher
-from connector.sync.inbox import Inbox
 from connector.sync.stripe_reader import GatewayStripeReader
 from connector.sync.worker import BackgroundWorker, Worker
 
@@ -46,40 +45,24 @@ def build_dispatcher(services: Any) -> EventDispatcher:
         stripe=GatewayStripeReader(services.stripe.client),
         past_due_access=services.settings.bridge_past_due_access,
         retry_links=getattr(services, "retry_links", None),
+        metrics=getattr(services, "metrics", None),
     )
     return EventDispatcher(context)
 
 
 def build_worker(services: Any, **options: Any) -> Worker:
+    options.setdefault("metrics", getattr(services, "metrics", None))
     return Worker(store_of(services), build_dispatcher(services), **options)
 
 
 def start_background_worker(services: Any, **options: Any) -> BackgroundWorker:
-    """The worker `serve` runs in a thread; call `.stop()` on shutdown."""
+    """The worker `serve` runs in a thread; call `.stop()` on shutdown. Registers the
+    `worker` readiness check (thread alive, heartbeat recent) when the services have one."""
+    from connector.readiness import worker_check
+
     idle_wait = options.pop("idle_wait", 1.0)
     handle = BackgroundWorker(build_worker(services, **options), idle_wait=idle_wait).start()
+    readiness = getattr(services, "readiness", None)
+    if readiness is not None:
+        readiness.register("worker", worker_check(lambda: handle.alive, handle.worker.heartbeat))
     return handle
-
-
-def inbox_metrics(store: Store) -> dict[str, float]:
-    """Prometheus-style samples: events in the inbox by type and status."""
-    samples: dict[str, float] = {}
-    for (event_type, status), count in sorted(Inbox(store).counts().items()):
-        key = f'bridge_inbox_events{{type="{event_type}",status="{status}"}}'
-        samples[key] = float(count)
-    return samples
-
-
-def worker_metrics(worker: Worker) -> dict[str, float]:
-    samples = {
-        "bridge_worker_events_processed_total": float(worker.processed),
-        "bridge_worker_event_failures_total": float(worker.failed),
-        "bridge_worker_events_dead_total": float(worker.dead),
-    }
-    dispatcher = worker.dispatcher
-    if isinstance(dispatcher, EventDispatcher):
-        for (event_type, outcome), count in sorted(dispatcher.outcomes.items()):
-            key = f'bridge_events_handled_total{{type="{event_type}",outcome="{outcome}"}}'
-            samples[key] = float(count)
-        samples["bridge_caspio_writes_skipped_total"] = float(dispatcher.ctx.writer.skipped)
-    return samples

@@ -19,8 +19,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from connector.errors import classify
+from connector.logs import event_log_fields, log_context
+from connector.metrics import BridgeMetrics
+from connector.readiness import Heartbeat
 from connector.store import Store
-from connector.sync.inbox import DONE, ClaimedEvent, Inbox
+from connector.sync.inbox import DONE, IGNORED, ClaimedEvent, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class Worker:
         batch_size: int = 20,
         owner: str | None = None,
         retention_seconds: float = RETENTION_SECONDS,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
         self.inbox = Inbox(store)
         self.dispatcher = dispatcher
@@ -75,6 +79,9 @@ class Worker:
         self.processed = 0
         self.failed = 0
         self.dead = 0
+        self.metrics = metrics if metrics is not None else BridgeMetrics()
+        #: Beaten every loop and every event; /readyz reads it (connector.readiness).
+        self.heartbeat = Heartbeat()
 
     def run_once(self) -> int:
         """Claim one batch and process it; returns how many events were claimed."""
@@ -104,6 +111,7 @@ class Worker:
     ) -> None:
         """Claim and process until `stop` is set; `on_idle` runs whenever nothing is ready."""
         while not stop.is_set():
+            self.heartbeat.beat()
             try:
                 claimed = self.run_once()
             except Exception:
@@ -128,15 +136,22 @@ class Worker:
             return 0
 
     def _process(self, event: ClaimedEvent) -> None:
-        try:
-            outcome = self.dispatcher.dispatch(event.payload)
-        except Exception as exc:
-            self._fail(event, exc)
-            return
-        self.inbox.complete(event.event_id, self.owner, now=self.clock(), status=outcome or DONE)
-        self.processed += 1
+        self.heartbeat.beat()
+        started = time.perf_counter()
+        with log_context(**event_log_fields(event.payload)):
+            try:
+                outcome = self.dispatcher.dispatch(event.payload)
+            except Exception as exc:
+                self._fail(event, exc, started)
+                return
+            status = outcome or DONE
+            self.inbox.complete(event.event_id, self.owner, now=self.clock(), status=status)
+            if status != IGNORED:  # ignored events are counted, with a reason, by dispatch
+                self.metrics.processed(event.type, time.perf_counter() - started)
+            self.processed += 1
 
-    def _fail(self, event: ClaimedEvent, exc: Exception) -> None:
+    def _fail(self, event: ClaimedEvent, exc: Exception, started: float) -> None:
+        elapsed = time.perf_counter() - started
         verdict = classify(exc)
         error = verdict.reason[:2000]
         trace = traceback.format_exc()
@@ -148,6 +163,7 @@ class Worker:
             error = f"{error} ({why})"[:2000]
             log.error("event %s (%s) is dead: %s", event.event_id, event.type, error)
             self.inbox.kill(event.event_id, self.owner, now=now, error=error, traceback_text=trace)
+            self.metrics.dead(event.type, elapsed)
             self.dead += 1
             return
         delay = self.backoff(event.attempts)
@@ -164,6 +180,7 @@ class Worker:
         self.inbox.retry_later(
             event.event_id, self.owner, at=now + delay, error=error, traceback_text=trace
         )
+        self.metrics.retried(event.type, elapsed)
         self.failed += 1
 
 

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from connector.metrics import CONTENT_TYPE
+
 if TYPE_CHECKING:
     from connector.services import Services
 
@@ -20,23 +22,24 @@ def _services() -> Services:
 
 @blueprint.get("/healthz")
 def healthz() -> Response:
-    """The process is up; says nothing about Caspio or Stripe."""
+    """The process is up; says nothing about the store, Caspio or Stripe."""
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the bridge's own store answers (the inbox must accept webhooks)."""
-    store = _services().store
-    if store is not None and hasattr(store, "ping"):
-        try:
-            store.ping()
-        except Exception as error:  # any store failure means "not ready"
-            return jsonify(status="unavailable", reason=type(error).__name__), 503
-    return jsonify(status="ready"), 200
+    """200 when every readiness check passes (the store answers a real query on the inbox,
+    the backlog is under BRIDGE_READY_MAX_BACKLOG, the in-process worker is alive, and any
+    check another part registered); otherwise 503 naming each failing check."""
+    results = _services().readiness.evaluate()
+    failing = {r.name: r.reason for r in results if not r.ok}
+    checks = {r.name: ("ok" if r.ok else "failing") for r in results}
+    if failing:
+        return jsonify(status="unavailable", checks=checks, reasons=failing), 503
+    return jsonify(status="ready", checks=checks), 200
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    lines = [f"{name} {value:g}" for name, value in sorted(_services().metrics().items())]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    """Prometheus text format (prometheus_client's exposition, with HELP and TYPE)."""
+    return Response(_services().metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)

@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("stripe_webhooks", __name__)
 
 
-def _reject(status: int, reason: str) -> tuple[Response, int]:
+def _reject(status: int, reason: str, metric_reason: str) -> tuple[Response, int]:
+    metrics = getattr(current_app.extensions[EXTENSION_KEY], "metrics", None)
+    if metrics is not None:
+        metrics.rejected(metric_reason)
     return jsonify({"error": reason}), status
 
 
@@ -34,27 +37,35 @@ def _reject(status: int, reason: str) -> tuple[Response, int]:
 def receive() -> tuple[Response, int]:
     services = current_app.extensions[EXTENSION_KEY]
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return _reject(413, "body too large")
+        return _reject(413, "body too large", "too_large")
     # Read at most one byte past the cap so a body without Content-Length is bounded too.
     body = request.stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        return _reject(413, "body too large")
+        return _reject(413, "body too large", "too_large")
     now = time.time()
     secrets = [s.reveal() for s in services.settings.stripe_webhook_secrets]
     try:
         verify(body, request.headers.get("Stripe-Signature"), secrets, now=now)
     except SignatureError as exc:
         log.warning("stripe webhook rejected: %s", exc)
-        return _reject(400, str(exc))
+        return _reject(400, str(exc), "bad_signature")
     try:
         text = body.decode("utf-8")
         event = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _reject(400, "body is not JSON")
+        return _reject(400, "body is not JSON", "not_json")
     handled = isinstance(event, dict) and event.get("type") in HANDLED_TYPES
     try:
         envelope = EventEnvelope.parse(event, strict=handled)
     except InvalidEvent as exc:
-        return _reject(400, str(exc))
+        return _reject(400, str(exc), "invalid_event")
     stored = Inbox(store_of(services)).record(envelope, text, now=now, handled=handled)
+    metrics = getattr(services, "metrics", None)
+    if metrics is not None:
+        if not stored:
+            metrics.duplicate(envelope.type)
+        else:
+            metrics.received(envelope.type)
+            if not handled:
+                metrics.ignored(envelope.type, "unhandled_type")
     return jsonify({"received": True, "duplicate": not stored}), 200

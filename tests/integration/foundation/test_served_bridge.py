@@ -17,7 +17,7 @@ from connector.caspio_setup import init_caspio
 from connector.cli import main
 from connector.services import build_services
 from connector.settings import Settings
-from connector.sync.runtime import start_background_worker, worker_metrics
+from connector.sync.runtime import start_background_worker
 
 SECRET = "whsec_served_bridge"
 
@@ -51,7 +51,6 @@ def bridge(tmp_path, fresh_caspio_emulator, stripe_emulator):
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     worker = start_background_worker(services, idle_wait=0.05)
-    services.extra_metrics.append(lambda: worker_metrics(worker.worker))
     stripe_emulator.emulator.add_webhook_endpoint(
         f"http://127.0.0.1:{server.server_port}/stripe/webhook", secret=SECRET
     )
@@ -111,11 +110,13 @@ def test_a_paid_signup_reaches_caspio_through_the_served_app(bridge, stripe_emul
     # invoice.paid and invoice.payment_succeeded write the same row; wait for both to settle.
     metrics = wait_for(
         lambda: (text := metrics_text())
-        and 'bridge_inbox_events{type="invoice.paid",status="done"} 1' in text
+        and 'bridge_inbox_events{status="done",type="invoice.paid"} 1.0' in text
         and text
     )
-    assert 'caspio_calls_total{method="POST",table="oauth",status="200"}' in metrics
-    assert "bridge_worker_events_processed_total" in metrics
+    assert (
+        'bridge_caspio_calls_total{operation="POST",status="200",target="oauth"}' in metrics
+    )
+    assert 'bridge_events_processed_total{type="invoice.paid"} 1.0' in metrics
     assert app.test_client().get("/readyz").status_code == 200
 
 

@@ -2,10 +2,11 @@ import json
 import time
 from types import SimpleNamespace
 
+from connector.metrics import BridgeMetrics
 from connector.settings import Settings
 from connector.stripe_gateway import StripeGateway
 from connector.sync.inbox import DONE, EventEnvelope, Inbox
-from connector.sync.runtime import inbox_metrics, start_background_worker, worker_metrics
+from connector.sync.runtime import start_background_worker
 from tests.fixtures import stripe_events as se
 from tests.unit.sync.fakes import FakeCaspio
 
@@ -18,6 +19,7 @@ def services(store):
         mapping=None,  # the default mapping is loaded on first use
         caspio=FakeCaspio(),
         stripe=StripeGateway("sk_test_x", api_base="http://127.0.0.1:9"),
+        metrics=BridgeMetrics(),
     )
 
 
@@ -26,19 +28,22 @@ def test_the_background_worker_processes_the_inbox_and_stops(store):
     Inbox(store).record(
         EventEnvelope.parse(event), json.dumps(event), now=time.time(), handled=True
     )
-    handle = start_background_worker(services(store), idle_wait=0.05)
+    bundle = services(store)
+    bundle.metrics.watch_inbox(lambda: store)
+    handle = start_background_worker(bundle, idle_wait=0.05)
     try:
         assert handle.caught_up.wait(10)
         assert Inbox(store).get("evt_1")["status"] == DONE
     finally:
         handle.stop()
     assert not handle.alive
-    samples = worker_metrics(handle.worker)
-    assert samples["bridge_worker_events_processed_total"] == 1
-    assert samples['bridge_events_handled_total{type="invoice.created",outcome="done"}'] == 1
-    assert inbox_metrics(store) == {
-        'bridge_inbox_events{type="invoice.created",status="done"}': 1.0
-    }
+    registry = bundle.metrics.registry
+    labels = {"type": "invoice.created"}
+    assert registry.get_sample_value("bridge_events_processed_total", labels) == 1
+    assert registry.get_sample_value("bridge_event_processing_seconds_count", labels) == 1
+    assert registry.get_sample_value(
+        "bridge_inbox_events", {"type": "invoice.created", "status": "done"}
+    ) == 1
 
 
 def test_the_store_is_opened_from_the_settings_when_missing(tmp_path):
