@@ -55,8 +55,17 @@ def subscription_key(
 
 
 def customer_key(
-    ctx: SyncContext, customer_id: str | None, metadata_key: str | None = None
+    ctx: SyncContext,
+    customer_id: str | None,
+    metadata_key: str | None = None,
+    *,
+    ask_caspio: bool = True,
 ) -> str | None:
+    """The Caspio CustomerKey of a Stripe customer: metadata, cache, the Stripe customer's
+    metadata, then (only when `ask_caspio`) one Caspio read by StripeCustomerID.
+
+    `ask_caspio=False` for objects that name no Caspio row (made in the Stripe dashboard):
+    Caspio cannot know them, and every Caspio call is billed."""
     if metadata_key:
         if customer_id:
             remember_customer_key(ctx, customer_id, metadata_key)
@@ -69,7 +78,7 @@ def customer_key(
     found: str | None = None
     if ctx.stripe is not None:
         found = meta(ctx.stripe.customer(customer_id), CUSTOMER_KEY_META)
-    if found is None:
+    if found is None and ask_caspio:
         row = ctx.writer.find_one("Billing_Customers", "StripeCustomerID", customer_id)
         value = (row or {}).get("CustomerKey")
         found = value if isinstance(value, str) and value else None

@@ -11,6 +11,7 @@ class StripeReader(Protocol):
     def customer(self, customer_id: str) -> dict[str, Any]: ...
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]: ...
     def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
+    def charges_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
 
 
 class GatewayStripeReader:
@@ -38,4 +39,9 @@ class GatewayStripeReader:
                 "limit": 10,
             }
         )
+        return [item.to_dict() for item in page.data]
+
+    def charges_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        """Every charge (attempt) of one PaymentIntent, failed ones included, newest first."""
+        page = self.client.v1.charges.list({"payment_intent": payment_intent_id, "limit": 100})
         return [item.to_dict() for item in page.data]

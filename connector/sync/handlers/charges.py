@@ -15,9 +15,10 @@ from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_obj
 from connector.sync.handlers.payplan import INVOICE
 from connector.sync.keys import invoice_for_payment, stripe_id
 from connector.sync.object_state import ObjectState
-from connector.sync.status import payment_status_may_change, refund_status
+from connector.sync.status import PAYMENT_RANK, payment_status_may_change, refund_status
 
 PAYMENTS = "Billing_Payments"
+DISPUTED = "disputed"
 EVENT_TYPES = frozenset({"charge.refunded"})
 
 
@@ -80,6 +81,9 @@ def mark_payment(
         if new_status == "refunded":
             remembered["refunded_full"] = True
     if payment_status_may_change(current, new_status, newer=newer):
+        if new_status == DISPUTED and current != DISPUTED:
+            # What a won dispute gives back (PRODUCT.md: Status only moves forward).
+            remembered["before_dispute"] = current
         values["Status"] = new_status
         remembered["status"] = new_status
     values.pop("Currency", None) if "Currency" not in (extra or {}) else None
@@ -87,4 +91,32 @@ def mark_payment(
     last = max(created, state.last_event_created) if state else created
     ctx.objects.put(
         invoice_id, ObjectState(INVOICE, last, remembered, state.parent_id if state else None)
+    )
+
+
+def end_dispute(ctx: SyncContext, invoice_id: str, created: int) -> None:
+    """A dispute settled in the merchant's favour: the payment takes back the status it had
+    before the dispute, or the one its refunds imply since (whichever ranks higher).
+
+    A payment the bridge never saw disputed (the closing event came first) is left alone,
+    the status stays."""
+    state = ctx.objects.get(invoice_id)
+    if state is None or state.state.get("status") != DISPUTED:
+        return
+    remembered = dict(state.state)
+    restored = str(remembered.get("before_dispute") or "succeeded")
+    if remembered.get("refunded_full"):
+        refunded: str | None = "refunded"
+    elif int_or_zero(remembered.get("refunded_minor")) > 0:
+        refunded = "partially_refunded"
+    else:
+        refunded = None
+    if refunded and PAYMENT_RANK[refunded] > PAYMENT_RANK.get(restored, 0):
+        restored = refunded
+    remembered["status"] = restored
+    remembered.pop("before_dispute", None)
+    ctx.writer.upsert(PAYMENTS, "InvoiceID", invoice_id, {"Status": restored})
+    ctx.objects.put(
+        invoice_id,
+        ObjectState(INVOICE, max(created, state.last_event_created), remembered, state.parent_id),
     )

@@ -1,5 +1,9 @@
 """charge.dispute.* -> Billing_Disputes (by DisputeID) and the payment row's `disputed` status.
 
+A dispute that ends `won` (or an inquiry closed, a dispute prevented) gives the payment back
+the status it had before the dispute (PRODUCT.md: Status only moves forward); `lost` stays
+`disputed`.
+
 Stale payloads: not re-fetched; the per-dispute event-time guard applies, with a status rank
 for two events within the same second (open < under review < closed).
 """
@@ -11,7 +15,7 @@ from typing import Any
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
-from connector.sync.handlers.charges import mark_payment
+from connector.sync.handlers.charges import end_dispute, mark_payment
 from connector.sync.handlers.common import DONE, currency_of, event_object, int_or_zero
 from connector.sync.keys import invoice_for_payment, stripe_id
 from connector.sync.object_state import ObjectState, is_newer
@@ -27,6 +31,9 @@ EVENT_TYPES = frozenset(
     }
 )
 _CLOSED = frozenset({"won", "lost", "warning_closed", "prevented"})
+# Closed without the money leaving for good: won, an inquiry closed without a chargeback,
+# a dispute prevented (its refund, if any, arrives as charge.refunded). Only `lost` stays.
+RETURNED = frozenset({"won", "warning_closed", "prevented"})
 _REVIEW = frozenset({"under_review", "warning_under_review"})
 
 
@@ -60,7 +67,9 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     ctx.writer.upsert(
         DISPUTES, "DisputeID", dispute_id, {k: v for k, v in values.items() if v is not None}
     )
-    if invoice_id:
+    if invoice_id and status in RETURNED:
+        end_dispute(ctx, invoice_id, created)
+    elif invoice_id:
         mark_payment(ctx, invoice_id, "disputed", created, extra={"ChargeID": charge_id})
     ctx.objects.put(dispute_id, ObjectState("dispute", created, {"rank": status_rank(status)}))
     return DONE

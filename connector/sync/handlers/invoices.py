@@ -7,8 +7,14 @@ event still fills facts that never change (keys, amounts paid, links), never the
 
 Call budget: `invoice.created`/`invoice.finalized` of an automatically charged invoice write
 nothing to Caspio (Stripe attempts it about an hour later and the outcome writes the row);
-only invoices the payer pays by hand (`send_invoice`) get an `open` row. A zero-amount
-invoice moves no money and gets no payment row.
+only invoices the payer pays by hand (`send_invoice`) get an `open` row. An invoice whose
+`total` is zero moves no money and gets no payment row; `Amount` is always the invoice's
+`total`, whatever paid it (card, customer credit balance, or both: PRODUCT.md
+Billing_Payments), so an invoice paid wholly from credit (`amount_paid` 0) is a paid row.
+
+Caspio bills every call: a customer key is looked up in Caspio only for invoices that name
+a Caspio row in their metadata (objects made by the bridge); an invoice of a subscription
+made in the Stripe dashboard takes its key from the Stripe customer or goes without.
 """
 
 from __future__ import annotations
@@ -53,11 +59,19 @@ def subscription_details(invoice: dict[str, Any]) -> tuple[str | None, dict[str,
     return stripe_id(details.get("subscription")), metadata if isinstance(metadata, dict) else {}
 
 
-def _payment_details(ctx: SyncContext, invoice_id: str) -> dict[str, Any]:
-    """PaymentIntentID, ChargeID and the latest decline, from one invoice_payments read."""
+def _payment_details(
+    ctx: SyncContext, invoice_id: str, *, failed_by: int | None = None
+) -> dict[str, Any]:
+    """PaymentIntentID, ChargeID and the latest decline, from one invoice_payments read.
+
+    `failed_by` (an `invoice.payment_failed` event's `created`): when no PaymentIntent still
+    carries its `last_payment_error` (a later attempt paid the invoice before this event was
+    processed: a backlog, a replay), the decline is taken from the failed attempt's own
+    charge, the newest failed charge created by then (one charges read)."""
     if ctx.stripe is None:
         return {}
     details: dict[str, Any] = {}
+    intent_ids: list[str] = []
     payments = sorted(
         ctx.stripe.invoice_payments(invoice_id), key=lambda p: int_or_zero(p.get("created"))
     )
@@ -70,6 +84,7 @@ def _payment_details(ctx: SyncContext, invoice_id: str) -> dict[str, Any]:
         )
         if intent_id:
             details["PaymentIntentID"] = intent_id
+            intent_ids.append(intent_id)
         if charge_id:
             details["ChargeID"] = charge_id
         error = intent_obj.get("last_payment_error") or {}
@@ -78,7 +93,33 @@ def _payment_details(ctx: SyncContext, invoice_id: str) -> dict[str, Any]:
             details["FailureMessage"] = error.get("message")
             charge_id = charge_id or stripe_id(error.get("charge"))
         remember_payment(ctx, invoice_id, charge_id, intent_id)
+    if failed_by is not None and "FailureCode" not in details:
+        details.update(_failed_charge_facts(ctx, intent_ids, failed_by))
     return details
+
+
+def _failed_charge_facts(ctx: SyncContext, intent_ids: list[str], by: int) -> dict[str, Any]:
+    """FailureCode/FailureMessage of the newest failed charge created at or before `by`.
+
+    A charge keeps its `failure_code`, `failure_message` and `outcome.reason` (the decline
+    code) for good, unlike the PaymentIntent's `last_payment_error`, which a later successful
+    attempt clears (Stripe API reference, Charge object)."""
+    assert ctx.stripe is not None
+    failed = [
+        charge
+        for intent_id in intent_ids
+        for charge in ctx.stripe.charges_for_intent(intent_id)
+        if charge.get("status") == "failed" and int_or_zero(charge.get("created")) <= by
+    ]
+    if not failed:
+        return {}
+    charge = max(failed, key=lambda c: int_or_zero(c.get("created")))
+    outcome = charge.get("outcome") or {}
+    reason = outcome.get("reason") if isinstance(outcome, dict) else None
+    return {
+        "FailureCode": reason or charge.get("failure_code"),
+        "FailureMessage": charge.get("failure_message"),
+    }
 
 
 def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
@@ -91,18 +132,13 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     newer = state is None or created >= state.last_event_created
     subscription_id, snapshot = subscription_details(invoice)
     currency = currency_of(invoice)
-    amount_due, amount_paid = (
-        int_or_zero(invoice.get("amount_due")),
-        int_or_zero(invoice.get("amount_paid")),
-    )
+    total = invoice_total(invoice)
     remembered = dict(state.state) if state else {}
 
     automatic = invoice.get("collection_method", "charge_automatically") == "charge_automatically"
     # A draft has no hosted page yet: only a finalized manual invoice is worth an open row.
     drafted = event["type"] == "invoice.created"
-    quiet = (
-        drafted or (new_status == "open" and automatic) or (amount_due == 0 and amount_paid == 0)
-    )
+    quiet = drafted or (new_status == "open" and automatic) or total == 0
     if quiet:
         # Nothing for Caspio yet (see module docstring); remember what we saw, for free.
         if state is None:
@@ -119,20 +155,27 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
 
     status_moves = payment_status_may_change(current, new_status, newer=newer)
     sub_key = subscription_key(ctx, subscription_id, snapshot.get(SUBSCRIPTION_KEY_META))
+    # Only an invoice that names a Caspio row can be found in Caspio (fault 7 of issue 10).
+    names_caspio = sub_key is not None or any(
+        snapshot.get(name) for name in (SUBSCRIPTION_KEY_META, CUSTOMER_KEY_META, PLAN_KEY_META)
+    )
     values: dict[str, Any] = {
         "SubscriptionKey": sub_key,
         "CustomerKey": customer_key(
-            ctx, stripe_id(invoice.get("customer")), snapshot.get(CUSTOMER_KEY_META)
+            ctx,
+            stripe_id(invoice.get("customer")),
+            snapshot.get(CUSTOMER_KEY_META),
+            ask_caspio=names_caspio,
         ),
         "StripeSubscriptionID": subscription_id,
+        "Amount": from_minor(total, currency),
         "Currency": currency,
         "BillingReason": invoice.get("billing_reason"),
         "HostedInvoiceURL": invoice.get("hosted_invoice_url"),
     }
     if new_status == "succeeded":
-        # Paid facts stay true whatever came later (a refund, a dispute): the amount paid,
-        # when, and that no further attempt will be made.
-        values["Amount"] = from_minor(amount_paid, currency)
+        # Paid facts stay true whatever came later (a refund, a dispute): when, and that no
+        # further attempt will be made.
         values["NextAttemptAt"] = None
         values["PaidAt"] = from_unix(
             (invoice.get("status_transitions") or {}).get("paid_at") or created
@@ -140,8 +183,6 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
         if "payment_intent" not in remembered:
             details = _payment_details(ctx, invoice_id)
             values.update({k: details[k] for k in ("PaymentIntentID", "ChargeID") if k in details})
-    elif "amount_paid" not in remembered:
-        values["Amount"] = from_minor(amount_due, currency)
     if new_status == "failed":
         values.update(_failure_facts(ctx, invoice_id, created, remembered))
     # Attempts only grow, so the largest count seen is the newest, whatever the order.
@@ -176,7 +217,8 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
         }
     )
     if new_status == "succeeded":
-        remembered["amount_paid"] = amount_paid
+        # What the installment counts for a pay plan: the total, credit included.
+        remembered["total"] = total
         if values.get("PaymentIntentID"):
             remembered["payment_intent"] = values["PaymentIntentID"]
     last = max(created, state.last_event_created) if state else created
@@ -193,6 +235,19 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     return DONE
 
 
+def invoice_total(invoice: dict[str, Any]) -> int:
+    """The invoice's `total` in minor units (what the payer owes before credit is applied).
+
+    `total` is on every invoice in every API version; `amount_due` (total minus credit
+    applied) only stands in for a payload without it."""
+    total = invoice.get("total")
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    return int_or_zero(invoice.get("amount_due")) + max(
+        0, -int_or_zero(invoice.get("starting_balance"))
+    )
+
+
 def _failure_facts(
     ctx: SyncContext, invoice_id: str, created: int, remembered: dict[str, Any]
 ) -> dict[str, Any]:
@@ -202,7 +257,7 @@ def _failure_facts(
         return {}
     remembered["last_failure_created"] = created
     values: dict[str, Any] = {"FailedAt": from_unix(created)}
-    values.update(_payment_details(ctx, invoice_id))
+    values.update(_payment_details(ctx, invoice_id, failed_by=created))
     return values
 
 

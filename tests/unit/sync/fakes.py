@@ -100,6 +100,7 @@ class FakeStripe:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, list[dict[str, Any]]] = {}  # invoice id -> invoice payments
+        self.charges: dict[str, list[dict[str, Any]]] = {}  # payment intent id -> charges
         self.calls: Counter[str] = Counter()
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -122,6 +123,11 @@ class FakeStripe:
             for p in payments
             if (p.get("payment") or {}).get("payment_intent", {}).get("id") == payment_intent_id
         ]
+
+
+    def charges_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        self.calls["charges.list"] += 1
+        return copy.deepcopy(self.charges.get(payment_intent_id, []))
 
 
 class FakeRetryLinks:

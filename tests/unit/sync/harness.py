@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
+from flask import Flask
+
+from connector.settings import Settings
 from connector.sync.context import SyncContext
 from connector.sync.dispatch import HANDLED_TYPES, EventDispatcher
 from connector.sync.inbox import EventEnvelope, Inbox
+from connector.sync.signature import signature_header
 from connector.sync.worker import Worker
+from connector.web import stripe_webhooks
 from tests.unit.sync.fakes import FakeCaspio, FakeStripe
+
+WEBHOOK_SECRET = "whsec_harness"
 
 
 class Clock:
@@ -52,6 +61,35 @@ class Bridge:
             backoff=lambda attempt: 60.0,
         )
         self.inbox = Inbox(store)
+        self._app: Flask | None = None
+
+    @property
+    def app(self) -> Flask:
+        """The real webhook endpoint over the same store (built on first use)."""
+        if self._app is None:
+            app = Flask("bridge-under-test")
+            settings = Settings.for_tests(stripe_webhook_secrets=(WEBHOOK_SECRET,))
+            app.extensions["caspio_stripe"] = SimpleNamespace(settings=settings, store=self.store)
+            app.register_blueprint(stripe_webhooks.blueprint)
+            self._app = app
+        return self._app
+
+    def post(self, *events: dict[str, Any]) -> None:
+        """Deliver each event as Stripe does (signed, over POST /stripe/webhook), then let the
+        worker run: the path a real event takes."""
+        client = self.app.test_client()
+        for event in events:
+            body = json.dumps(event).encode()
+            header = signature_header(WEBHOOK_SECRET, int(time.time()), body)
+            response = client.post(
+                "/stripe/webhook",
+                data=body,
+                headers={"Stripe-Signature": header},
+                content_type="application/json",
+            )
+            assert response.status_code == 200, response.get_data(as_text=True)
+            self.clock.now += 0.001
+            self.worker.run_until_idle()
 
     def receive(self, *events: dict[str, Any]) -> None:
         for event in events:

@@ -349,7 +349,8 @@ def test_disputes_write_their_row_and_mark_the_payment(bridge):
         "general",
     )
     assert row["EvidenceDueBy"] == "2024-08-14T23:59:59"
-    assert bridge.caspio.row("Billing_Payments", "in_1")["Status"] == "disputed"
+    # the dispute was won: the payment keeps the status it had (PRODUCT.md)
+    assert bridge.caspio.row("Billing_Payments", "in_1")["Status"] == "succeeded"
 
 
 def test_payouts_keep_their_latest_status(bridge):
