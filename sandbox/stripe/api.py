@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
@@ -97,36 +98,51 @@ class Api:
     def _handle(
         self, method: str, template: str, handler: Handler, path: dict[str, str]
     ) -> Response:
+        response = self._answer(method, template, handler, path)
+        request_id = response.headers.get("Request-Id")
+        if request_id:
+            self.em.log_request(request_id, method, request.path, response.status_code)
+        return response
+
+    def _answer(
+        self, method: str, template: str, handler: Handler, path: dict[str, str]
+    ) -> Response:
         em = self.em
         em.count_request(method, template)
-        version = request.headers.get("Stripe-Version") or shapes.API_VERSION
-        headers = {"Stripe-Version": version}
+        version = request.headers.get("Stripe-Version") or em.options.account_api_version
+        request_id = em.ids.secret("req", 14)
+        headers = {"Stripe-Version": version, "Request-Id": request_id}
         fault = em.take_api_fault(method, template)
         if fault is not None:
-            return error_response(fault, {**headers, "Stripe-Should-Retry": "true"})
+            return self._error(fault, request_id, {**headers, "Stripe-Should-Retry": "true"})
         key = _api_key()
         if key is None or not _KEY.match(key):
-            return error_response(_unauthorized(key), headers)
+            return self._error(_unauthorized(key), request_id, headers)
+        if not valid_version(version):
+            return self._error(
+                StripeApiError(400, f"Invalid Stripe API version: {version}"), request_id, headers
+            )
         try:
             params = self._params(method)
         except StripeApiError as exc:
-            return error_response(exc, headers)
+            return self._error(exc, request_id, headers)
         idem_key = request.headers.get("Idempotency-Key") if method == "POST" else None
         with em.store.lock:
-            request_id = em.ids.secret("req", 14)
-            headers["Request-Id"] = request_id
+            em.request_version = version
             if idem_key:
                 headers["Idempotency-Key"] = idem_key
                 fp = fingerprint(method, request.path, params)
                 try:
                     stored = em.idempotency.lookup(key, idem_key, fp, em.clock.now())
                 except StripeApiError as exc:
-                    return error_response(exc, headers)
+                    return self._error(exc, request_id, headers)
                 if stored is not None:
                     headers["Idempotent-Replayed"] = "true"
                     return json_response(stored.status, stored.body, headers)
             em.bus.request = {"id": request_id, "idempotency_key": idem_key}
             status, body = self._run(handler, params, path)
+            if status >= 400:
+                body["error"]["request_log_url"] = self.em.request_log_url(request_id)
             raw = json.dumps(body, separators=(",", ":")).encode()
             if idem_key and (status < 400 or status == 402 or status >= 500):
                 em.idempotency.remember(
@@ -134,11 +150,18 @@ class Api:
                 )
         return json_response(status, raw, headers)
 
+    def _error(self, error: StripeApiError, request_id: str, headers: dict[str, str]) -> Response:
+        body = error.body()
+        body["error"]["request_log_url"] = self.em.request_log_url(request_id)
+        return json_response(error.status, body, headers)
+
     def _run(self, handler: Handler, params: Obj, path: dict[str, str]) -> tuple[int, Obj]:
         em = self.em
         try:
-            result = handler(em, params, **path)
-            return 200, em.render(result, params)
+            # A request about a test clock's customer runs at that clock's time.
+            with em.clock.frozen(em.frozen_time_for(params, path)):
+                result = handler(em, params, **path)
+                return 200, em.render(result, params)
         except StripeApiError as exc:
             return exc.status, exc.body()
         except Exception:
@@ -147,6 +170,30 @@ class Api:
         finally:
             em.bus.flush()
             em.bus.request = {"id": None, "idempotency_key": None}
+
+
+_VERSION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:\.([a-z]+))?$")
+
+
+def valid_version(version: str) -> bool:
+    """A well-formed Stripe API version no newer than the emulator's own.
+
+    Stripe knows its exact list of published versions; the emulator accepts any real date
+    from 2011-01-01 up to its own version (with a lowercase release name, as every version
+    since 2024-09-30.acacia has).
+    """
+    match = _VERSION.match(version)
+    if match is None:
+        return False
+    year, month, day, name = match.groups()
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    day_part = version[:10]
+    if not "2011-01-01" <= day_part <= shapes.API_VERSION[:10]:
+        return False
+    return name is not None or day_part < "2024-09-30"
 
 
 def require_params(params: Obj, allowed: set[str]) -> None:

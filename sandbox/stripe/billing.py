@@ -31,6 +31,13 @@ NO_PAYMENT_METHOD = Decline(
     "The invoice's customer has no default payment method.",
 )
 
+ACTION_REQUIRED = Decline(
+    "invoice_payment_intent_requires_action",
+    "authentication_required",
+    "This payment requires additional user action before it can be completed successfully. "
+    "Payment can be completed using the PaymentIntent associated with the invoice.",
+)
+
 LIVE_STATUSES = ("trialing", "active", "past_due", "unpaid")
 
 TRIAL_WARNING = 3 * DAY
@@ -63,6 +70,9 @@ class BillingEngine:
         self._watched: dict[str, None] = {}
         self._due_cache: list[tuple[int, int, str, Obj]] | None = None
         self._advance_lock = threading.Lock()
+        # The test clock whose time is moving (None: the emulator's own clock). Timers act
+        # only on objects of that clock, so advancing one clock moves only its customers.
+        self.scope: str | None = None
 
     def reset(self) -> None:
         self._watched.clear()
@@ -70,6 +80,48 @@ class BillingEngine:
 
     def watch(self, object_id: str) -> None:
         self._watched[object_id] = None
+
+    # -- test clocks -----------------------------------------------------------------------
+
+    def clock_of(self, obj: Obj) -> str | None:
+        """The test clock an object lives on: its customer's (None: the emulator's clock)."""
+        kind = obj.get("object")
+        if kind == "test_helpers.test_clock":
+            return str(obj["id"])
+        if kind == "customer":
+            return obj.get("test_clock")
+        customer_id = obj.get("customer")
+        if isinstance(customer_id, str):
+            customer = self.em.store.get(customer_id)
+            return customer.get("test_clock") if customer is not None else None
+        return None
+
+    def in_scope(self, obj: Obj) -> bool:
+        return self.clock_of(obj) == self.scope
+
+    def advance_test_clock(self, clock: Obj, target: int) -> None:
+        """Move one test clock to ``target``, running what falls due for its objects only.
+
+        Runs inside the API request (under the state lock), at the clock's own time.
+        """
+        em = self.em
+        previous = self.scope
+        self.scope = clock["id"]
+        try:
+            while True:
+                dues = [(timer.next_due(), timer) for timer in self.timers]
+                times = [t for t, _ in dues if t is not None]
+                if not times or min(times) > target:
+                    clock["frozen_time"] = target
+                    return
+                step = max(min(times), clock["frozen_time"])
+                clock["frozen_time"] = step
+                with em.clock.frozen(step):
+                    for when, timer in dues:
+                        if when is not None and when <= step:
+                            timer.run_due(step)
+        finally:
+            self.scope = previous
 
     # -- small lookups -------------------------------------------------------------------
 
@@ -95,6 +147,7 @@ class BillingEngine:
             invoice.get("default_payment_method"),
             sub.get("default_payment_method") if sub else None,
             (customer.get("invoice_settings") or {}).get("default_payment_method"),
+            customer.get("default_source"),
         ]
         for pm_id in candidates:
             pm = store.get(pm_id) if pm_id else None
@@ -169,6 +222,13 @@ class BillingEngine:
                     subtotal=amount,
                 )
             )
+        from .resources.invoiceitems import line_of, pending_for
+
+        # Pending invoice items of the customer ride on the next subscription invoice.
+        for pending in pending_for(em, customer["id"], sub["id"]):
+            if pending["currency"] == sub["currency"]:
+                pending["invoice"] = invoice_id
+                lines.append(line_of(em, pending, invoice_id))
         total = sum(line["amount"] for line in lines)
         now = em.clock.now()
         invoice_window = (now, now) if reason == "subscription_create" else period
@@ -201,6 +261,7 @@ class BillingEngine:
             subtotal_excluding_tax=total,
             total=total,
             total_excluding_tax=total,
+            test_clock=customer["test_clock"],
         )
         em.store.put(invoice)
         em.bus.emit("invoice.created", invoice)
@@ -220,11 +281,10 @@ class BillingEngine:
         invoice["hosted_invoice_url"] = f"{em.public_url}/_emulator/invoices/{invoice['id']}"
         invoice["invoice_pdf"] = f"{em.public_url}/_emulator/invoices/{invoice['id']}/pdf"
         if invoice["amount_due"] > 0:
-            description = (
-                "Subscription creation"
-                if invoice["billing_reason"] == "subscription_create"
-                else "Subscription update"
-            )
+            description = {
+                "subscription_create": "Subscription creation",
+                "manual": None,
+            }.get(invoice["billing_reason"], "Subscription update")
             pi = charging.new_payment_intent(
                 em,
                 amount=invoice["amount_due"],
@@ -293,7 +353,12 @@ class BillingEngine:
             self._set_status(sub, "active")
 
     def attempt(
-        self, invoice: Obj, *, automatic: bool, payment_method: Obj | None = None
+        self,
+        invoice: Obj,
+        *,
+        automatic: bool,
+        payment_method: Obj | None = None,
+        authenticated: bool = False,
     ) -> Decline | None:
         """One payment attempt; returns the decline, or None when the invoice is paid."""
         em = self.em
@@ -310,7 +375,12 @@ class BillingEngine:
         if pm is None or pi is None:
             decline = NO_PAYMENT_METHOD
         else:
-            _, decline = charging.confirm(em, pi, pm)
+            _, decline = charging.confirm(em, pi, pm, authenticated=authenticated)
+            if decline is None and pi["status"] == "requires_action":
+                # 3-D Secure: the customer must authenticate (hosted invoice page or the
+                # emulator's control); Stripe tells the merchant with this event.
+                decline = ACTION_REQUIRED
+                em.bus.emit("invoice.payment_action_required", invoice)
         if decline is None:
             self._mark_paid(invoice)
             return None
@@ -381,7 +451,11 @@ class BillingEngine:
             sub["status"] = status
 
     def start(self, sub: Obj, behavior: str, trial_end: int | None) -> None:
-        """Bill a new subscription: its first invoice, paid now or left incomplete."""
+        """Bill a new subscription: its first invoice, paid now or left incomplete.
+
+        ``behavior`` is the ``payment_behavior``, or ``"schedule"`` for a subscription a
+        schedule starts (active, or past_due when the first payment fails).
+        """
         em = self.em
         now = em.clock.now()
         notes = self._notes(sub)
@@ -405,9 +479,19 @@ class BillingEngine:
             self._mark_paid(invoice)
             if trial_end is None:
                 sub["status"] = "active"
+        elif behavior == "schedule":
+            # A schedule's subscription never waits in incomplete: a failed first payment
+            # leaves it past_due with the invoice open.
+            sub["status"] = "active"
+            if self.attempt(invoice, automatic=False) is not None:
+                sub["status"] = "past_due"
         elif behavior != "default_incomplete" and self.attempt(invoice, automatic=False) is None:
             sub["status"] = "active"
         em.bus.emit("customer.subscription.created", sub, position=created_at)
+        if trial_end is not None and trial_end - TRIAL_WARNING <= now:
+            # A trial shorter than Stripe's three-day notice is warned about at once.
+            notes["trial_warned"] = True
+            em.bus.emit("customer.subscription.trial_will_end", sub)
 
     def cancel(self, sub: Obj, reason: str) -> None:
         em = self.em
@@ -444,16 +528,98 @@ class BillingEngine:
         ):
             self.cancel(sub, "cancellation_requested")
             return
+        if self._notes(sub).get("in_trial") and self._trial_end_without_method(sub):
+            return
         previous = self.current_period(sub)
+        pause = self._collection_pause(sub, now)
         with self.em.bus.updating(sub, "customer.subscription.updated"):
             start, end = self._next_period(sub)
             self._set_period(sub, start, end)
             invoice = self.new_invoice(sub, "subscription_cycle", (start, end))
             invoice["period_start"], invoice["period_end"] = previous
-            self.finalize(invoice)
             sub["latest_invoice"] = invoice["id"]
+            if pause != "keep_as_draft":
+                self.finalize(invoice)
+        if pause == "keep_as_draft":
+            return  # pause_collection: the invoice stays a draft, nothing is charged
+        if pause == "void":
+            self.void(invoice)
+            return
+        if pause == "mark_uncollectible":
+            invoice["status"] = "uncollectible"
+            invoice["status_transitions"]["marked_uncollectible_at"] = now
+            self.em.bus.emit("invoice.marked_uncollectible", invoice)
+            return
         if sub["status"] == "unpaid":
             return  # Stripe stops attempting payments of an unpaid subscription
+        self.attempt(invoice, automatic=True)
+
+    def _collection_pause(self, sub: Obj, now: int) -> str | None:
+        """The ``pause_collection`` behaviour in force now (cleared once ``resumes_at`` passed)."""
+        pause = sub["pause_collection"]
+        if not pause:
+            return None
+        if pause.get("resumes_at") is not None and pause["resumes_at"] <= now:
+            with self.em.bus.updating(sub, "customer.subscription.updated"):
+                sub["pause_collection"] = None
+            return None
+        return str(pause["behavior"])
+
+    def has_payment_method(self, sub: Obj) -> bool:
+        store = self.em.store
+        customer = store.get(sub["customer"]) or {}
+        for pm_id in (
+            sub.get("default_payment_method"),
+            (customer.get("invoice_settings") or {}).get("default_payment_method"),
+            customer.get("default_source"),
+        ):
+            pm = store.get(pm_id) if pm_id else None
+            if pm is not None and pm.get("customer") == sub["customer"]:
+                return True
+        return False
+
+    def _trial_end_without_method(self, sub: Obj) -> bool:
+        """``trial_settings.end_behavior.missing_payment_method``: pause or cancel a trial
+        that ends with no way to pay; True when it did."""
+        behavior = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
+        if behavior == "create_invoice" or self.has_payment_method(sub):
+            return False
+        self._notes(sub)["in_trial"] = False
+        if behavior == "cancel":
+            self.cancel(sub, "cancellation_requested")
+            return True
+        with self.em.bus.updating(sub, "customer.subscription.updated"):
+            sub["status"] = "paused"
+        self.em.bus.emit("customer.subscription.paused", sub)
+        return True
+
+    def end_trial_now(self, sub: Obj) -> None:
+        """``trial_end=now``: the trial ends at once, as if its end had come."""
+        now = self.em.clock.now()
+        notes = self._notes(sub)
+        if not notes.get("in_trial"):
+            return
+        sub["trial_end"] = now
+        notes["period_end"] = now
+        self._renew(sub, now)
+
+    def resume(self, sub: Obj) -> None:
+        """``POST /v1/subscriptions/{id}/resume``: a new period from now, invoiced at once."""
+        em = self.em
+        now = em.clock.now()
+        notes = self._notes(sub)
+        recurring = sub["items"]["data"][0]["price"]["recurring"]
+        notes["anchor"], notes["k"] = now, 0
+        with em.bus.updating(sub, "customer.subscription.updated"):
+            sub["status"] = "active"
+            sub["billing_cycle_anchor"] = now
+            end = boundary(now, recurring["interval"], recurring["interval_count"], 1)
+            self._set_period(sub, now, end)
+            invoice = self.new_invoice(sub, "subscription_cycle", (now, end))
+            self.finalize(invoice)
+            sub["latest_invoice"] = invoice["id"]
+        em.bus.emit("customer.subscription.resumed", sub)
+        self.watch(sub["id"])
         self.attempt(invoice, automatic=True)
 
     def _expire(self, sub: Obj) -> None:
@@ -470,6 +636,8 @@ class BillingEngine:
         items: list[tuple[int, int, str, Obj]] = []
         for order, object_id in enumerate(list(self._watched)):
             obj = self.em.store.get(object_id)
+            if obj is not None and not self.in_scope(obj):
+                continue  # lives on another clock
             due = self._due_of(obj) if obj is not None else None
             if obj is None or due is None:
                 del self._watched[object_id]  # finished for good

@@ -15,6 +15,14 @@ pm_card_chargeDeclined,            ok                  card_declined / generic_d
   pm_card_visa_chargeDeclined
 pm_card_chargeDeclinedInsufficientFunds  ok            card_declined / insufficient_funds
 pm_card_chargeDeclinedExpiredCard  ok                  expired_card / expired_card
+4000002500003155,                  ok                  on session: requires_action (3-D Secure);
+  pm_card_authenticationRequired                       off session: authentication_required
+4000000000003220,                  ok                  like authenticationRequired (3DS2 always)
+  pm_card_threeDSecure2Required
+4000000000000259, pm_card_createDispute  ok            succeeds, then a fraudulent dispute opens
+4000000000001976,                  ok                  succeeds, then an inquiry opens
+  pm_card_createDisputeInquiry
+4000000000000077, pm_card_bypassPending  ok            succeeds; funds available at once
 =================================  ==================  =========================================
 
 Raw numbers 0002/9995/0069 decline when the card is attached (as Stripe's card check does);
@@ -50,6 +58,12 @@ class Card:
     funding: str = "credit"
     attach_decline: Decline | None = None
     charge_decline: Decline | None = None
+    # 3-D Secure: an on-session payment or setup waits in requires_action.
+    requires_authentication: bool = False
+    # After a successful charge the card's bank opens a dispute of this kind.
+    dispute: str | None = None  # "fraudulent" | "inquiry"
+    # Funds of its charges are available at once (otherwise after two days).
+    bypass_pending: bool = False
 
     @property
     def last4(self) -> str:
@@ -64,6 +78,23 @@ VISA = Card("4242424242424242", "visa")
 MASTERCARD = Card("5555555555554444", "mastercard")
 VISA_DEBIT = Card("4000056655665556", "visa", funding="debit")
 CUSTOMER_FAIL = Card("4000000000000341", "visa", charge_decline=GENERIC)
+AUTHENTICATION = Card("4000002500003155", "visa", requires_authentication=True)
+THREE_D_SECURE_2 = Card("4000000000003220", "visa", requires_authentication=True)
+DISPUTE = Card("4000000000000259", "visa", dispute="fraudulent")
+DISPUTE_INQUIRY = Card("4000000000001976", "visa", dispute="inquiry")
+BYPASS_PENDING = Card("4000000000000077", "visa", bypass_pending=True)
+
+AUTHENTICATION_REQUIRED = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
+AUTHENTICATION_FAILED = Decline(
+    "payment_intent_authentication_failure",
+    "authentication_failure",
+    "The provided PaymentMethod has failed authentication. You can provide payment_method_data "
+    "or a new PaymentMethod to attempt to fulfill this PaymentIntent again.",
+)
 
 BY_NUMBER: dict[str, Card] = {
     c.number: c
@@ -72,6 +103,11 @@ BY_NUMBER: dict[str, Card] = {
         MASTERCARD,
         VISA_DEBIT,
         CUSTOMER_FAIL,
+        AUTHENTICATION,
+        THREE_D_SECURE_2,
+        DISPUTE,
+        DISPUTE_INQUIRY,
+        BYPASS_PENDING,
         Card("4000000000000002", "visa", attach_decline=GENERIC),
         Card("4000000000009995", "visa", attach_decline=INSUFFICIENT),
         Card("4000000000000069", "visa", attach_decline=EXPIRED),
@@ -89,6 +125,11 @@ _NAMED: dict[str, Card] = {
         "4000000000009995", "visa", charge_decline=INSUFFICIENT
     ),
     "chargeDeclinedExpiredCard": Card("4000000000000069", "visa", charge_decline=EXPIRED),
+    "authenticationRequired": AUTHENTICATION,
+    "threeDSecure2Required": THREE_D_SECURE_2,
+    "createDispute": DISPUTE,
+    "createDisputeInquiry": DISPUTE_INQUIRY,
+    "bypassPending": BYPASS_PENDING,
 }
 
 TEST_PAYMENT_METHODS: dict[str, Card] = {f"pm_card_{k}": v for k, v in _NAMED.items()}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import shapes
-from .cards import Card, Decline
+from .cards import AUTHENTICATION_FAILED, AUTHENTICATION_REQUIRED, Card, Decline
+from .periods import DAY
 
 if TYPE_CHECKING:
     from .emulator import StripeEmulator
@@ -28,6 +29,7 @@ def new_payment_intent(
     description: str | None = None,
     metadata: dict[str, str] | None = None,
     payment_method: str | None = None,
+    capture_method: str = "automatic",
 ) -> Obj:
     pi_id = em.ids.new("pi")
     pi = shapes.new(
@@ -41,6 +43,7 @@ def new_payment_intent(
         created=em.clock.now(),
         client_secret=em.ids.secret(f"{pi_id}_secret", 25),
         payment_method=payment_method,
+        capture_method=capture_method,
         status="requires_payment_method" if payment_method is None else "requires_confirmation",
     )
     em.store.put(pi)
@@ -102,19 +105,58 @@ def _outcome(decline: Decline | None) -> Obj:
     }
 
 
-def confirm(em: StripeEmulator, pi: Obj, payment_method: Obj) -> tuple[Obj, Decline | None]:
-    """Charge ``payment_method`` for ``pi`` once; returns the charge and the decline, if any."""
+def require_action(em: StripeEmulator, pi: Obj, payment_method: Obj) -> None:
+    """3-D Secure: the intent waits in ``requires_action`` until the emulator's control says
+    how the customer's authentication went (``/_emulator/payment_intents/<id>/authenticate``)."""
+    pi["payment_method"] = payment_method["id"]
+    pi["status"] = "requires_action"
+    return_url = em.store.notes[pi["id"]].get("return_url")
+    pi["next_action"] = (
+        {
+            "redirect_to_url": {
+                "return_url": return_url,
+                "url": f"{em.public_url}/_emulator/payment_intents/{pi['id']}/authenticate",
+            },
+            "type": "redirect_to_url",
+        }
+        if return_url
+        else {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
+    )
+    em.bus.emit("payment_intent.requires_action", pi)
+
+
+def confirm(
+    em: StripeEmulator,
+    pi: Obj,
+    payment_method: Obj,
+    *,
+    off_session: bool = False,
+    authenticated: bool = False,
+) -> tuple[Obj | None, Decline | None]:
+    """Charge ``payment_method`` for ``pi`` once; returns the charge and the decline, if any.
+
+    A card that needs 3-D Secure leaves an on-session intent in ``requires_action`` (no
+    charge, no decline: ``(None, None)``); off session it is declined with
+    ``authentication_required``, as Stripe's test card 4000 0025 0000 3155 is.
+    """
     card = card_of(em, payment_method)
     decline = card.charge_decline
+    if decline is None and card.requires_authentication and not authenticated:
+        if not off_session:
+            require_action(em, pi, payment_method)
+            return None, None
+        decline = AUTHENTICATION_REQUIRED
+    manual = pi["capture_method"] == "manual"
     now = em.clock.now()
     charge_id = em.ids.new("ch")
+    captured = decline is None and not manual
     charge = shapes.new(
         "charge",
         id=charge_id,
         amount=pi["amount"],
-        amount_captured=pi["amount"] if decline is None else 0,
+        amount_captured=pi["amount"] if captured else 0,
         billing_details=dict(payment_method["billing_details"]),
-        captured=decline is None,
+        captured=captured,
         created=now,
         currency=pi["currency"],
         customer=pi["customer"],
@@ -132,10 +174,18 @@ def confirm(em: StripeEmulator, pi: Obj, payment_method: Obj) -> tuple[Obj, Decl
         status="succeeded" if decline is None else "failed",
     )
     em.store.put(charge)
+    em.store.notes[charge_id]["available_on"] = now if card.bypass_pending else now + 2 * DAY
     live = pi
     live["payment_method"] = payment_method["id"]
     live["latest_charge"] = charge_id
-    if decline is None:
+    live["next_action"] = None
+    if decline is None and manual:
+        live["status"] = "requires_capture"
+        live["amount_capturable"] = pi["amount"]
+        live["last_payment_error"] = None
+        em.bus.emit("charge.succeeded", charge)
+        em.bus.emit("payment_intent.amount_capturable_updated", live)
+    elif decline is None:
         live["status"] = "succeeded"
         live["amount_received"] = pi["amount"]
         live["last_payment_error"] = None
@@ -146,7 +196,41 @@ def confirm(em: StripeEmulator, pi: Obj, payment_method: Obj) -> tuple[Obj, Decl
         live["last_payment_error"] = payment_error(em, decline, charge_id, payment_method)
         em.bus.emit("charge.failed", charge)
         em.bus.emit("payment_intent.payment_failed", live)
+    if decline is None and card.dispute is not None:
+        from .resources.disputes import open_dispute
+
+        # The test card's bank disputes the payment as soon as it succeeds.
+        open_dispute(
+            em,
+            charge_id,
+            "fraudulent" if card.dispute == "fraudulent" else "general",
+            inquiry=card.dispute == "inquiry",
+        )
     return charge, decline
+
+
+def capture(em: StripeEmulator, pi: Obj, amount: int | None) -> None:
+    """``POST /v1/payment_intents/{id}/capture``: take the authorised amount (or less)."""
+    amount = pi["amount_capturable"] if amount is None else amount
+    charge = em.store.require("charge", pi["latest_charge"])
+    charge["captured"] = True
+    charge["amount_captured"] = amount
+    charge["amount_refunded"] = pi["amount"] - amount
+    pi["status"] = "succeeded"
+    pi["amount_received"] = amount
+    pi["amount_capturable"] = 0
+    em.bus.emit("charge.captured", charge)
+    em.bus.emit("payment_intent.succeeded", pi)
+
+
+def fail_authentication(em: StripeEmulator, pi: Obj) -> None:
+    """The customer failed (or abandoned) 3-D Secure: the intent needs a new method."""
+    pm = em.store.get(pi["payment_method"] or "")
+    pi["status"] = "requires_payment_method"
+    pi["next_action"] = None
+    pi["last_payment_error"] = payment_error(em, AUTHENTICATION_FAILED, None, pm)
+    pi["last_payment_error"]["type"] = "invalid_request_error"
+    em.bus.emit("payment_intent.payment_failed", pi)
 
 
 def payment_error(
@@ -169,6 +253,8 @@ def cancel(em: StripeEmulator, pi: Obj, reason: str) -> None:
     if pi["status"] in ("succeeded", "canceled"):
         return
     pi["status"] = "canceled"
+    pi["next_action"] = None
+    pi["amount_capturable"] = 0
     pi["canceled_at"] = em.clock.now()
     pi["cancellation_reason"] = reason
     em.bus.emit("payment_intent.canceled", pi)

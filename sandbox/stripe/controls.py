@@ -87,6 +87,13 @@ def register(em: StripeEmulator, app: Flask) -> None:
 
     @app.get("/_emulator/requests")
     def requests_counter() -> Response:
+        request_id = request.args.get("id")
+        if request_id:
+            # The target of error bodies' request_log_url: that request's line.
+            entry = em.logged_request(request_id)
+            if entry is None:
+                return json_response(404, {"error": f"no request {request_id} in the log"})
+            return json_response(200, entry)
         counts = [
             {"method": method, "path": path, "count": n}
             for (method, path), n in sorted(em.requests.items())

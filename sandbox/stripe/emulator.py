@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -28,6 +28,8 @@ from .webhooks import DeliveryFaults, DeliveryRecord, WebhookDispatcher
 
 Obj = dict[str, Any]
 
+REQUEST_LOG_SIZE = 1000  # the last requests kept for request_log_url
+
 
 @dataclass
 class EmulatorOptions:
@@ -46,6 +48,8 @@ class EmulatorOptions:
     webhook_timeout: float = 10.0
     webhook_workers: int = 1  # parallel deliveries; 1 keeps publication order
     rate_limit: float | None = None  # API requests per second before 429 (test mode: 25)
+    # The account's default API version: what a request without Stripe-Version gets.
+    account_api_version: str = shapes.API_VERSION
 
 
 @dataclass
@@ -105,7 +109,10 @@ class StripeEmulator:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._counts_lock = threading.Lock()
         self._faults: list[ApiFault] = []
+        self._request_log: OrderedDict[str, Obj] = OrderedDict()
         self._bucket = TokenBucket(self.options.rate_limit) if self.options.rate_limit else None
+        # The API version of the request being handled (header, else the account default).
+        self.request_version: str = self.options.account_api_version
         self.app = self._build_app()
 
     # -- app -------------------------------------------------------------------------------
@@ -162,6 +169,41 @@ class StripeEmulator:
         if type_of(object_id) is None:
             return None
         return self.store.get(object_id)
+
+    def log_request(self, request_id: str, method: str, path: str, status: int) -> None:
+        with self._counts_lock:
+            self._request_log[request_id] = {
+                "id": request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+            }
+            while len(self._request_log) > REQUEST_LOG_SIZE:
+                self._request_log.popitem(last=False)
+
+    def logged_request(self, request_id: str) -> Obj | None:
+        with self._counts_lock:
+            return self._request_log.get(request_id)
+
+    def frozen_time_for(self, params: Obj, path: dict[str, str]) -> int | None:
+        """The frozen time of the test clock a request is about (None: emulator time)."""
+        clock_id = params.get("test_clock") if isinstance(params.get("test_clock"), str) else None
+        if clock_id is None:
+            refs = [params.get("customer"), *path.values()]
+            for ref in refs:
+                obj = self.store.get(ref) if isinstance(ref, str) else None
+                if obj is not None and not obj.get("deleted"):
+                    clock_id = self.billing.clock_of(obj)
+                    if clock_id is not None:
+                        break
+        clock = self.store.get(clock_id) if clock_id else None
+        if clock is None or clock.get("deleted"):
+            return None
+        return int(clock["frozen_time"])
+
+    def request_log_url(self, request_id: str) -> str:
+        """Where error bodies point for the request's log (Stripe: its Dashboard)."""
+        return f"{self.public_url}/_emulator/requests?id={request_id}"
 
     def render(self, obj: Obj, params: Obj) -> Obj:
         return self.expander.render(obj, params)

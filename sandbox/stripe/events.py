@@ -84,7 +84,7 @@ class EventBus:
         event = shapes.new(
             "event",
             id=self._ids.new("evt"),
-            created=self._clock.now(),
+            created=self._clock.global_now(),
             data=data,
             type=event_type,
             pending_webhooks=self._count_endpoints(event_type),
@@ -111,7 +111,7 @@ class EventBus:
         for event in batch:
             self._store.put(event)
         if batch and self.retention is not None:
-            self._store.drop_oldest("event", self._clock.now() - self.retention)
+            self._store.drop_oldest("event", self._clock.global_now() - self.retention)
             self._publish(batch)
         return batch
 

@@ -32,6 +32,8 @@ PREFIX_TO_TYPE = {
     "dp": "dispute",
     "po": "payout",
     "seti": "setup_intent",
+    "ii": "invoiceitem",
+    "clock": "test_helpers.test_clock",
 }
 
 

@@ -46,7 +46,7 @@ class ScheduleEngine:
             sched = self.em.store.get(sched_id)
             if sched is None or sched.get("status") not in ("not_started", "active"):
                 del self._watched[sched_id]
-            else:
+            elif self.em.billing.in_scope(sched):
                 live.append(sched)
         return live
 

@@ -498,6 +498,14 @@ EXTRA_KEYS: dict[str, dict[str, str]] = {
         "pricing.price_details": "the fixture's pricing example leaves out price_details "
         "{price, product}, which SP16 `_invoice_line_item.py` declares",
     },
+    "invoiceitem": {
+        "pricing.price_details": "the fixture's pricing example leaves out price_details "
+        "{price, product}, which SP16 `_invoice_item.py` declares",
+    },
+    "test_helpers.test_clock": {
+        "status_details.advancing": "set while the clock advances (target_frozen_time); "
+        "the fixture shows a ready clock",
+    },
     "event": {
         "data.previous_attributes": "sent with *.updated events; the fixture shows a "
         "*.created event",

@@ -9,6 +9,8 @@ from . import (
     customers,
     disputes,
     events,
+    invoice_drafts,
+    invoiceitems,
     invoices,
     payment_methods,
     payments,
@@ -20,6 +22,7 @@ from . import (
     schedules,
     setup_intents,
     subscriptions,
+    test_clocks,
     webhook_endpoints,
 )
 
@@ -27,12 +30,15 @@ if TYPE_CHECKING:
     from ..api import Api
 
 MODULES = [
+    test_clocks,
     products,
     prices,
     customers,
     payment_methods,
     subscriptions,
     schedules,
+    invoiceitems,
+    invoice_drafts,
     invoices,
     payments,
     events,

@@ -19,7 +19,7 @@ from ..api import require_params
 from ..cards import BY_NUMBER, INCORRECT, Card, Decline, card_for_number
 from ..errors import invalid, missing_param
 from ..forms import as_dict, as_int, as_list, merge_metadata
-from . import customers, subscriptions
+from . import customers, payments, subscriptions
 from .common import list_of
 from .payment_methods import attach, new_card_payment_method
 from .prices import new_price
@@ -31,7 +31,17 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-MODES = ("subscription", "setup")
+MODES = ("subscription", "setup", "payment")
+_PAYMENT_INTENT_DATA = {
+    "description",
+    "metadata",
+    "shipping",
+    "setup_future_usage",
+    "capture_method",
+    "receipt_email",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+}
 DEFAULT_LIFETIME = 24 * 3600
 MIN_LIFETIME = 30 * 60
 
@@ -59,6 +69,8 @@ _CREATE = {
     "consent_collection",
     "custom_text",
     "submit_type",
+    "payment_intent_data",
+    "payment_method_types",
 }
 _SUBSCRIPTION_DATA = {"metadata", "description", "trial_period_days", "trial_end"}
 
@@ -66,7 +78,7 @@ _SUBSCRIPTION_DATA = {"metadata", "description", "trial_period_days", "trial_end
 # -- creation ----------------------------------------------------------------------------------
 
 
-def _line_prices(em: StripeEmulator, params: Obj) -> list[tuple[Obj, int]]:
+def _line_prices(em: StripeEmulator, params: Obj, mode: str) -> list[tuple[Obj, int]]:
     lines = []
     for i, raw in enumerate(as_list(params.get("line_items"), "line_items")):
         param = f"line_items[{i}]"
@@ -81,9 +93,16 @@ def _line_prices(em: StripeEmulator, params: Obj) -> list[tuple[Obj, int]]:
             price = new_price(em, data, product["id"], f"{param}[price_data][")
         else:
             raise missing_param(f"{param}[price]")
-        if price["type"] != "recurring":
+        if mode == "payment" and price["type"] == "recurring":
             raise invalid(
-                "The emulator's Checkout takes recurring prices only.", param=f"{param}[price]"
+                "You specified `payment` mode but passed a recurring price. Either switch to "
+                "`subscription` mode or use only one-time prices.",
+                param=f"{param}[price]",
+            )
+        if mode == "subscription" and price["type"] != "recurring":
+            raise invalid(
+                "The emulator's Checkout in subscription mode takes recurring prices only.",
+                param=f"{param}[price]",
             )
         lines.append((price, as_int(spec.get("quantity", 1), f"{param}[quantity]", minimum=1)))
     return lines
@@ -96,8 +115,15 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
         raise missing_param("mode")
     if mode not in MODES:
         raise invalid(
-            "The emulator's Checkout supports mode=subscription and mode=setup.", param="mode"
+            "The emulator's Checkout supports mode=subscription, payment and setup.",
+            param="mode",
         )
+    for kind in as_list(params.get("payment_method_types"), "payment_method_types"):
+        if kind != "card":
+            raise invalid(
+                f"The emulator supports card payments only; {kind} is not a card.",
+                param="payment_method_types",
+            )
     if params.get("ui_mode", "hosted_page") not in ("hosted_page", "hosted"):
         raise invalid("The emulator's Checkout is a hosted page only.", param="ui_mode")
     if not params.get("success_url"):
@@ -110,9 +136,21 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
     customer = None
     if params.get("customer"):
         customer = em.store.require("customer", params["customer"], "customer")
-    lines = _line_prices(em, params)
-    if mode == "subscription" and not lines:
+    lines = _line_prices(em, params, mode)
+    if mode in ("subscription", "payment") and not lines:
         raise missing_param("line_items")
+    pi_data = as_dict(params.get("payment_intent_data"), "payment_intent_data")
+    for name in pi_data:
+        if name not in _PAYMENT_INTENT_DATA:
+            raise invalid(
+                f"Received unknown parameter: payment_intent_data[{name}]",
+                param=f"payment_intent_data[{name}]",
+                code="parameter_unknown",
+            )
+    if pi_data and mode != "payment":
+        raise invalid(
+            "payment_intent_data can only be used in payment mode.", param="payment_intent_data"
+        )
     if mode == "setup" and lines:
         raise invalid("line_items cannot be used in setup mode.", param="line_items")
     sub_data = as_dict(params.get("subscription_data"), "subscription_data")
@@ -169,6 +207,7 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
     notes["lines"] = [(p["id"], q) for p, q in lines]
     notes["items"] = [_line_item(em, price, qty) for price, qty in lines]
     notes["subscription_data"] = sub_data
+    notes["payment_intent_data"] = pi_data
     return session
 
 
@@ -235,6 +274,8 @@ def charged_now(em: StripeEmulator, session: Obj) -> bool:
     """Whether completing the session charges the card today (something due, no trial)."""
     sub_data = em.store.notes[session["id"]].get("subscription_data") or {}
     trial = sub_data.get("trial_period_days") not in (None, "", "0") or "trial_end" in sub_data
+    if session["mode"] == "payment":
+        return True
     return session["mode"] == "subscription" and bool(session["amount_total"]) and not trial
 
 
@@ -260,11 +301,22 @@ def complete(
 
     # The card will go through: from here on objects are created.
     customer = em.store.get(session["customer"] or "")
+    if customer is None and session["mode"] == "payment":
+        # Payment mode makes no customer unless one was given (customer_creation=if_required).
+        pm = new_card_payment_method(em, redacted(card), exp_month, exp_year)
+        _pay(em, session, None, pm)
+        session["status"] = "complete"
+        details = {**flow_shapes.CUSTOMER_DETAILS, "email": email}
+        session["customer_details"] = details
+        em.bus.emit("checkout.session.completed", session)
+        return None
     if customer is None:
         customer = customers.create(em, {"email": email})
     pm = new_card_payment_method(em, redacted(card), exp_month, exp_year)
     attach(em, pm, customer["id"])
-    if session["mode"] == "subscription":
+    if session["mode"] == "payment":
+        _pay(em, session, customer, pm)
+    elif session["mode"] == "subscription":
         _start_subscription(em, session, customer, pm)
     else:
         seti = em.store.require("setup_intent", session["setup_intent"])
@@ -275,6 +327,23 @@ def complete(
     session["customer_details"] = details
     em.bus.emit("checkout.session.completed", session)
     return None
+
+
+def _pay(em: StripeEmulator, session: Obj, customer: Obj | None, pm: Obj) -> None:
+    """Payment mode: one PaymentIntent for the session's total, confirmed with the card."""
+    data: Obj = em.store.notes[session["id"]].get("payment_intent_data") or {}
+    params: Obj = {
+        "amount": session["amount_total"],
+        "currency": session["currency"],
+        "payment_method": pm["id"],
+        "confirm": "true",
+        **{k: v for k, v in data.items() if k != "setup_future_usage"},
+    }
+    if customer is not None:
+        params["customer"] = customer["id"]
+    pi = payments.create(em, params)  # the card was checked: this does not decline
+    session["payment_intent"] = pi["id"]
+    session["payment_status"] = "paid" if pi["status"] == "succeeded" else "unpaid"
 
 
 def _start_subscription(em: StripeEmulator, session: Obj, customer: Obj, pm: Obj) -> None:
@@ -369,7 +438,7 @@ class CheckoutExpiry:
             session = self.em.store.get(session_id)
             if session is None or session.get("status") != "open":
                 del self._watched[session_id]
-            else:
+            elif self.em.billing.in_scope(session):
                 live.append(session)
         return live
 

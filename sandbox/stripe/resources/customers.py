@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .. import shapes
 from ..api import require_params
-from ..errors import invalid
+from ..cards import TEST_TOKENS
+from ..errors import invalid, no_such
 from ..forms import as_dict, as_list, merge_metadata
 from .common import list_of, parse_search, search_matches, search_result
-from .payment_methods import attach, attached_to, materialize
+from .payment_methods import attach, attached_to, materialize, new_card_payment_method
 
 if TYPE_CHECKING:
     from ..api import Api
@@ -73,8 +75,18 @@ def _apply(em: StripeEmulator, customer: Obj, params: Obj) -> None:
         customer["invoice_settings"]["footer"] = settings["footer"] or None
 
 
+def _source(em: StripeEmulator, token: Any) -> Obj:
+    """``source=tok_visa``: the token's card, kept as a card PaymentMethod."""
+    card = TEST_TOKENS.get(token) if isinstance(token, str) else None
+    if card is None:
+        raise no_such("source", str(token), "source")
+    return new_card_payment_method(em, card)
+
+
 def create(em: StripeEmulator, params: Obj) -> Obj:
-    require_params(params, _WRITABLE | {"payment_method", "test_clock"})
+    require_params(params, _WRITABLE | {"payment_method", "test_clock", "source"})
+    if params.get("email"):
+        check_email(params["email"])
     customer = shapes.new(
         "customer",
         id=em.ids.new("cus"),
@@ -86,10 +98,23 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
         if params.get("payment_method")
         else None
     )
+    source = _source(em, params["source"]) if params.get("source") else None
+    if params.get("test_clock"):
+        clock = em.store.require("test_helpers.test_clock", params["test_clock"], "test_clock")
+        customer["test_clock"] = clock["id"]
+        customer["created"] = clock["frozen_time"]
     em.store.put(customer)
     created_at = em.bus.mark()
     if pm is not None:
         attach(em, pm, customer["id"])
+    if source is not None:
+        attach(em, source, customer["id"])
+        customer["default_source"] = source["id"]
+    settings = as_dict(params.get("invoice_settings"), "invoice_settings")
+    if pm is not None and settings.get("default_payment_method") == params["payment_method"]:
+        # ``payment_method=pm_card_visa`` with the same test id as the default: Stripe
+        # resolves both to the one card it just attached.
+        params = {**params, "invoice_settings": {**settings, "default_payment_method": pm["id"]}}
     _apply(em, customer, params)
     em.bus.emit("customer.created", customer, position=created_at)
     return customer
@@ -103,11 +128,31 @@ def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
 
 
 def update(em: StripeEmulator, params: Obj, id: str) -> Obj:
-    require_params(params, _WRITABLE)
+    require_params(params, _WRITABLE | {"source", "default_source"})
     customer = em.store.require("customer", id)
+    if params.get("email"):
+        check_email(params["email"])
+    if params.get("source"):
+        source = _source(em, params["source"])
+        attach(em, source, customer["id"])
+        params = {**params, "default_source": source["id"]}
+    if params.get("default_source"):
+        params = {**params}
+        attached_to(em, params["default_source"], customer["id"], "default_source")
     with em.bus.updating(customer, "customer.updated"):
         _apply(em, customer, params)
+        if params.get("default_source"):
+            customer["default_source"] = params["default_source"]
     return customer
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(value: Any) -> None:
+    """Stripe refuses an address that is not ``local@domain.tld`` (``email_invalid``)."""
+    if not isinstance(value, str) or len(value) > 512 or not _EMAIL.match(value):
+        raise invalid(f"Invalid email address: {value}", param="email", code="email_invalid")
 
 
 def delete(em: StripeEmulator, params: Obj, id: str) -> Obj:

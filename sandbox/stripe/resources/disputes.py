@@ -48,8 +48,14 @@ EVIDENCE_WINDOW = 7 * DAY
 
 
 def open_dispute(
-    em: StripeEmulator, charge_id: str, reason: str = "general", amount: int | None = None
+    em: StripeEmulator,
+    charge_id: str,
+    reason: str = "general",
+    amount: int | None = None,
+    inquiry: bool = False,
 ) -> Obj:
+    """A dispute on a succeeded charge; an ``inquiry`` (Stripe's
+    ``warning_needs_response``) takes no funds until it becomes a chargeback."""
     charge = em.store.require("charge", charge_id, "charge")
     if charge["status"] != "succeeded":
         raise invalid("Only a succeeded charge can be disputed.", param="charge")
@@ -76,22 +82,23 @@ def open_dispute(
         payment_method_details={
             "card": {
                 "brand": brand,
-                "case_type": "chargeback",
+                "case_type": "inquiry" if inquiry else "chargeback",
                 "network_reason_code": None,
                 "network": brand,
             },
             "type": "card",
         },
         reason=reason,
-        status="needs_response",
+        status="warning_needs_response" if inquiry else "needs_response",
     )
     dispute["evidence_details"]["due_by"] = now + EVIDENCE_WINDOW
     em.store.put(dispute)
     with em.bus.updating(charge, "charge.updated"):
         charge["disputed"] = True
     em.bus.emit("charge.dispute.created", dispute)
-    # Stripe takes the disputed amount back from the balance at once.
-    em.bus.emit("charge.dispute.funds_withdrawn", dispute)
+    if not inquiry:
+        # Stripe takes the disputed amount back from the balance at once.
+        em.bus.emit("charge.dispute.funds_withdrawn", dispute)
     return dispute
 
 

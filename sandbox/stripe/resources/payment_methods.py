@@ -166,9 +166,15 @@ def detach(em: StripeEmulator, params: Obj, id: str) -> Obj:
         )
     pm["customer"] = None
     customer = em.store.get(customer_id)
-    if customer is not None and customer["invoice_settings"]["default_payment_method"] == id:
+    if customer is not None and id in (
+        customer["invoice_settings"]["default_payment_method"],
+        customer["default_source"],
+    ):
         with em.bus.updating(customer, "customer.updated"):
-            customer["invoice_settings"]["default_payment_method"] = None
+            if customer["invoice_settings"]["default_payment_method"] == id:
+                customer["invoice_settings"]["default_payment_method"] = None
+            if customer["default_source"] == id:
+                customer["default_source"] = None
     em.bus.emit("payment_method.detached", pm, {"customer": customer_id})
     return pm
 

@@ -12,7 +12,7 @@ from ..api import require_params
 from ..billing import card_error
 from ..cards import Decline
 from ..errors import invalid, missing_param
-from ..forms import as_bool, as_int, merge_metadata
+from ..forms import as_bool, as_dict, as_int, as_list, merge_metadata
 from .common import list_of
 from .payment_methods import materialize
 
@@ -32,8 +32,8 @@ def _payment_method(em: StripeEmulator, pi: Obj, pm_id: Any) -> Obj:
     return pm
 
 
-def _confirm(em: StripeEmulator, pi: Obj, pm_id: Any) -> Obj:
-    if pi["status"] not in ("requires_payment_method", "requires_confirmation"):
+def _confirm(em: StripeEmulator, pi: Obj, pm_id: Any, off_session: bool = False) -> Obj:
+    if pi["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
         raise invalid(
             f"This PaymentIntent's status is {pi['status']}, so it cannot be confirmed.",
             code="payment_intent_unexpected_state",
@@ -55,10 +55,28 @@ def _confirm(em: StripeEmulator, pi: Obj, pm_id: Any) -> Obj:
             )
         decline = em.billing.attempt(invoice, automatic=False, payment_method=pm)
     else:
-        _, decline = charging.confirm(em, pi, pm)
-    if decline is not None:
+        _, decline = charging.confirm(em, pi, pm, off_session=off_session)
+    if decline is not None and pi["status"] != "requires_action":
         raise card_error(em, decline, pi)
     return pi
+
+
+CARD_ONLY = "The emulator supports card payments only; {0} is not a card."
+
+
+def _method_types(params: Obj) -> list[str]:
+    types = as_list(params.get("payment_method_types", ["card"]), "payment_method_types")
+    for kind in types:
+        if kind != "card":
+            raise invalid(CARD_ONLY.format(kind), param="payment_method_types")
+    return [str(t) for t in types] or ["card"]
+
+
+def _choice(params: Obj, name: str, allowed: tuple[str, ...]) -> str:
+    value = str(params.get(name, allowed[0]))
+    if value not in allowed:
+        raise invalid(f"Invalid {name}: must be one of {', '.join(allowed)}", param=name)
+    return value
 
 
 def create(em: StripeEmulator, params: Obj) -> Obj:
@@ -76,6 +94,16 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
             "receipt_email",
             "setup_future_usage",
             "statement_descriptor",
+            "statement_descriptor_suffix",
+            "payment_method_types",
+            "capture_method",
+            "confirmation_method",
+            "return_url",
+            "shipping",
+            "automatic_payment_methods",
+            "payment_method_options",
+            "error_on_requires_action",
+            "use_stripe_sdk",
         },
     )
     if "amount" not in params:
@@ -83,6 +111,9 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
     if not params.get("currency"):
         raise missing_param("currency")
     amount = as_int(params["amount"], "amount", minimum=1)
+    types = _method_types(params)
+    capture_method = _choice(params, "capture_method", ("automatic", "automatic_async", "manual"))
+    confirmation_method = _choice(params, "confirmation_method", ("automatic", "manual"))
     customer = None
     if params.get("customer"):
         customer = em.store.require("customer", params["customer"], "customer")["id"]
@@ -96,10 +127,46 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
         payment_method=materialize(em, params["payment_method"], "payment_method")["id"]
         if params.get("payment_method")
         else None,
+        capture_method=capture_method,
     )
+    pi["payment_method_types"] = types
+    pi["confirmation_method"] = confirmation_method
+    if "payment_method_types" not in params:
+        # Without a list Stripe picks methods from the Dashboard settings (cards here).
+        pi["automatic_payment_methods"] = {"allow_redirects": "always", "enabled": True}
+    for name in (
+        "receipt_email",
+        "setup_future_usage",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+    ):
+        if params.get(name):
+            pi[name] = params[name]
+    if "shipping" in params:
+        pi["shipping"] = _shipping(params["shipping"])
+    if params.get("return_url"):
+        em.store.notes[pi["id"]]["return_url"] = str(params["return_url"])
     if as_bool(params.get("confirm", False), "confirm"):
-        _confirm(em, pi, None)
+        off_session = as_bool(params.get("off_session", False), "off_session")
+        _confirm(em, pi, None, off_session)
+    elif params.get("return_url"):
+        raise invalid("return_url can only be passed when confirm=true.", param="return_url")
     return pi
+
+
+def _shipping(value: Any) -> Obj:
+    data = as_dict(value, "shipping")
+    if not data.get("name"):
+        raise missing_param("shipping[name]")
+    address = as_dict(data.get("address"), "shipping[address]")
+    keys = ("city", "country", "line1", "line2", "postal_code", "state")
+    return {
+        "address": {k: address.get(k) or None for k in keys},
+        "carrier": data.get("carrier"),
+        "name": data["name"],
+        "phone": data.get("phone"),
+        "tracking_number": data.get("tracking_number"),
+    }
 
 
 def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
@@ -109,7 +176,35 @@ def retrieve(em: StripeEmulator, params: Obj, id: str) -> Obj:
 def confirm(em: StripeEmulator, params: Obj, id: str) -> Obj:
     require_params(params, {"payment_method", "off_session", "return_url", "setup_future_usage"})
     pi = em.store.require("payment_intent", id)
-    return _confirm(em, pi, params.get("payment_method"))
+    if params.get("return_url"):
+        em.store.notes[pi["id"]]["return_url"] = str(params["return_url"])
+    off_session = as_bool(params.get("off_session", False), "off_session")
+    return _confirm(em, pi, params.get("payment_method"), off_session)
+
+
+def capture(em: StripeEmulator, params: Obj, id: str) -> Obj:
+    require_params(params, {"amount_to_capture", "metadata", "final_capture"})
+    pi = em.store.require("payment_intent", id)
+    if pi["status"] != "requires_capture":
+        raise invalid(
+            f"This PaymentIntent could not be captured because it has a status of "
+            f"{pi['status']}. Only a PaymentIntent with one of the following statuses may be "
+            "captured: requires_capture.",
+            code="payment_intent_unexpected_state",
+        )
+    amount = None
+    if "amount_to_capture" in params:
+        amount = as_int(params["amount_to_capture"], "amount_to_capture", minimum=1)
+        if amount > pi["amount_capturable"]:
+            raise invalid(
+                "The amount to capture cannot exceed the capturable amount.",
+                param="amount_to_capture",
+                code="amount_too_large",
+            )
+    if "metadata" in params:
+        pi["metadata"] = merge_metadata(pi["metadata"], params["metadata"])
+    charging.capture(em, pi, amount)
+    return pi
 
 
 def cancel(em: StripeEmulator, params: Obj, id: str) -> Obj:
@@ -166,5 +261,61 @@ def register(api: Api) -> None:
     api.route("GET", "/v1/payment_intents/<id>", retrieve)
     api.route("POST", "/v1/payment_intents/<id>/confirm", confirm)
     api.route("POST", "/v1/payment_intents/<id>/cancel", cancel)
+    api.route("POST", "/v1/payment_intents/<id>/capture", capture)
+    register_controls(api)
     api.route("GET", "/v1/charges", list_charges)
     api.route("GET", "/v1/charges/<id>", retrieve_charge)
+
+
+def authenticate(em: StripeEmulator, pi: Obj, succeed: bool) -> Obj:
+    """The customer's 3-D Secure step for a ``requires_action`` intent: ``succeed`` charges
+    the card (and pays its invoice, if any); otherwise the intent needs a new method."""
+    if pi["status"] != "requires_action":
+        raise invalid(
+            f"This PaymentIntent's status is {pi['status']}; only one in requires_action can "
+            "be authenticated.",
+            code="payment_intent_unexpected_state",
+        )
+    if not succeed:
+        charging.fail_authentication(em, pi)
+        return pi
+    pm = em.store.require("payment_method", pi["payment_method"])
+    invoice_id = em.store.notes[pi["id"]].get("invoice")
+    if invoice_id:
+        invoice = em.store.require("invoice", invoice_id)
+        em.billing.attempt(invoice, automatic=False, payment_method=pm, authenticated=True)
+    else:
+        charging.confirm(em, pi, pm, authenticated=True)
+    return pi
+
+
+_AUTH_PAGE = """<!doctype html><title>3-D Secure (emulator)</title>
+<p>Authenticate payment {id}?</p>
+<form method="post"><button name="result" value="succeed">Complete</button>
+<button name="result" value="fail">Fail</button></form>"""
+
+
+def register_controls(api: Api) -> None:
+    from flask import Response, redirect, request
+
+    from .. import control_calls
+
+    em = api.em
+
+    @api.app.route("/_emulator/payment_intents/<id>/authenticate", methods=["GET", "POST"])
+    def authenticate_payment_control(id: str) -> Response:
+        if request.method == "GET":
+            return Response(_AUTH_PAGE.format(id=id), mimetype="text/html")
+        result = str(control_calls.body().get("result", "succeed"))
+
+        def action() -> Obj:
+            if result not in ("succeed", "fail"):
+                raise invalid("result must be succeed or fail.", param="result")
+            pi = em.store.require("payment_intent", id)
+            return authenticate(em, pi, result == "succeed")
+
+        answer = control_calls.answer(em, action)
+        return_url = em.store.notes.get(id, {}).get("return_url")
+        if return_url and not request.is_json and answer.status_code == 200:
+            return redirect(str(return_url), code=303)  # type: ignore[return-value]
+        return answer

@@ -44,6 +44,7 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
         url=f"{em.public_url}/portal/{session_id}",
     )
     em.store.put(session)
+    em.bus.emit("billing_portal.session.created", session)
     return session
 
 

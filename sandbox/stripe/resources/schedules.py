@@ -1,8 +1,11 @@
 """``/v1/subscription_schedules``: phases of prices over time (intro prices, pay plans).
 
 A phase lasts until its ``end_date`` or for its ``duration``; a last phase with neither
-lasts one interval of its first price. ``iterations`` was removed from the API (clover),
-so it is refused like any unknown parameter. The time-driven part lives in
+lasts one interval of its first price. ``iterations`` was removed from the API in
+2025-09-30.clover: a request made with an older version (its ``Stripe-Version``, or the
+account's default) may still send it and gets a ``duration`` of that many intervals of the
+phase's first price; newer versions refuse it like any unknown parameter. The time-driven
+part lives in
 :mod:`sandbox.stripe.schedule_engine`.
 """
 
@@ -141,12 +144,30 @@ def _phase_end(phase: Obj, start: int, first_price: Obj, param: str, last: bool)
     return boundary(start, recurring["interval"], recurring["interval_count"], 1)
 
 
+ITERATIONS_REMOVED = "2025-09-30"
+
+
+def _iterations_as_duration(em: StripeEmulator, spec: Obj, param: str) -> Obj:
+    """Pre-clover ``iterations``: that many billing intervals of the first item's price."""
+    spec = dict(spec)
+    iterations = as_int(spec.pop("iterations"), f"{param}[iterations]", minimum=1)
+    items = _phase_items(em, spec, param)
+    recurring = items[0][0]["recurring"]
+    spec["duration"] = {
+        "interval": recurring["interval"],
+        "interval_count": int(recurring["interval_count"]) * iterations,
+    }
+    return spec
+
+
 def build_phases(em: StripeEmulator, specs: list[Any], start: int, customer: str) -> list[Obj]:
     """API phases from params; each starts where the previous one ends."""
     phases = []
     for i, raw in enumerate(specs):
         param = f"phases[{i}]"
         spec = as_dict(raw, param)
+        if "iterations" in spec and em.request_version < ITERATIONS_REMOVED:
+            spec = _iterations_as_duration(em, spec, param)
         _reject_unknown(spec, _PHASE, param)
         if i == 0 and spec.get("start_date") not in (None, "", "now"):
             start = as_int(spec["start_date"], f"{param}[start_date]")
@@ -231,9 +252,10 @@ def start_subscription(em: StripeEmulator, sched: Obj, phase: Obj) -> Obj:
         schedule=sched["id"],
         start_date=now,
         status="incomplete",
+        test_clock=customer["test_clock"],
     )
     em.store.put(sub)
-    em.billing.start(sub, "allow_incomplete", None)
+    em.billing.start(sub, "schedule", None)
     return sub
 
 

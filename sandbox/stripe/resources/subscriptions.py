@@ -40,8 +40,12 @@ _CREATE = {
     "payment_settings",
     "trial_period_days",
     "trial_end",
+    "trial_settings",
 }
 _UPDATE = {
+    "trial_end",
+    "trial_settings",
+    "pause_collection",
     "metadata",
     "cancel_at_period_end",
     "cancel_at",
@@ -150,6 +154,41 @@ def _trial_end(em: StripeEmulator, params: Obj, prices: list[Obj]) -> int | None
     return None
 
 
+def _trial_settings(params: Obj) -> Obj | None:
+    if "trial_settings" not in params:
+        return None
+    settings = as_dict(params["trial_settings"], "trial_settings")
+    end = as_dict(settings.get("end_behavior"), "trial_settings[end_behavior]")
+    behavior = end.get("missing_payment_method")
+    if behavior not in ("create_invoice", "pause", "cancel"):
+        raise invalid(
+            f"Invalid trial_settings[end_behavior][missing_payment_method]: {behavior}",
+            param="trial_settings[end_behavior][missing_payment_method]",
+        )
+    return {"end_behavior": {"missing_payment_method": behavior}}
+
+
+PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
+
+
+def _pause_collection(value: Any) -> Obj | None:
+    if value == "":
+        return None
+    data = as_dict(value, "pause_collection")
+    behavior = data.get("behavior")
+    if behavior not in PAUSE_BEHAVIORS:
+        raise invalid(
+            "Invalid pause_collection[behavior]: must be one of keep_as_draft, "
+            "mark_uncollectible, or void",
+            param="pause_collection[behavior]",
+        )
+    resumes_at = data.get("resumes_at")
+    return {
+        "behavior": behavior,
+        "resumes_at": as_int(resumes_at, "pause_collection[resumes_at]") if resumes_at else None,
+    }
+
+
 def _precheck_payment(
     em: StripeEmulator, customer: Obj, pm: Obj | None, behavior: str, charge_now: bool
 ) -> None:
@@ -157,9 +196,14 @@ def _precheck_payment(
     if not charge_now or behavior == "default_incomplete":
         return
     if pm is None:
-        default_id = customer["invoice_settings"]["default_payment_method"]
-        default = em.store.get(default_id) if default_id else None
-        pm = default if default is not None and default["customer"] == customer["id"] else None
+        for default_id in (
+            customer["invoice_settings"]["default_payment_method"],
+            customer["default_source"],
+        ):
+            default = em.store.get(default_id) if default_id else None
+            if default is not None and default["customer"] == customer["id"]:
+                pm = default
+                break
     if pm is None:
         raise invalid(
             "This customer has no attached payment source or default payment method. Please "
@@ -198,6 +242,7 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
             em, params["default_payment_method"], customer["id"], "default_payment_method"
         )
     trial_end = _trial_end(em, params, prices)
+    trial_settings = _trial_settings(params)
     amount = sum(
         int(p["unit_amount"] or 0) * as_int(s.get("quantity", 1), "quantity")
         for p, s in zip(prices, specs, strict=True)
@@ -233,6 +278,9 @@ def create(em: StripeEmulator, params: Obj) -> Obj:
             params.get("cancel_at_period_end", False), "cancel_at_period_end"
         ),
     )
+    if trial_settings is not None:
+        sub["trial_settings"] = trial_settings
+    sub["test_clock"] = customer["test_clock"]
     if sub["cancel_at_period_end"]:
         recurring = prices[0]["recurring"]
         first_end = boundary(now, recurring["interval"], recurring["interval_count"], 1)
@@ -315,6 +363,53 @@ def update(em: StripeEmulator, params: Obj, id: str) -> Obj:
                 as_dict(s, f"items[{i}]") for i, s in enumerate(as_list(params["items"], "items"))
             ]
             _swap_items(em, sub, specs)
+        settings = _trial_settings(params)
+        if settings is not None:
+            sub["trial_settings"] = settings
+        if "pause_collection" in params:
+            if sub["status"] == "paused":
+                raise invalid(
+                    "A paused subscription cannot pause collection; resume it first.",
+                    param="pause_collection",
+                )
+            sub["pause_collection"] = _pause_collection(params["pause_collection"])
+    if "trial_end" in params:
+        _change_trial_end(em, sub, params["trial_end"])
+    return sub
+
+
+def _change_trial_end(em: StripeEmulator, sub: Obj, value: Any) -> None:
+    if sub["status"] != "trialing":
+        raise invalid("Only a trialing subscription can change its trial_end.", param="trial_end")
+    if value == "now":
+        em.billing.end_trial_now(sub)
+        return
+    end = as_int(value, "trial_end")
+    if end <= em.clock.now():
+        raise invalid(
+            "Invalid timestamp: must be an integer Unix timestamp in the future.",
+            param="trial_end",
+        )
+    with em.bus.updating(sub, "customer.subscription.updated"):
+        sub["trial_end"] = end
+        sub["billing_cycle_anchor"] = end
+        start, _ = em.billing.current_period(sub)
+        em.billing._set_period(sub, start, end)
+        em.store.notes[sub["id"]]["trial_warned"] = False
+
+
+def resume(em: StripeEmulator, params: Obj, id: str) -> Obj:
+    require_params(params, {"billing_cycle_anchor", "proration_behavior", "proration_date"})
+    sub = em.store.require("subscription", id)
+    if sub["status"] != "paused":
+        raise invalid(
+            f"Only a paused subscription can be resumed; this one is {sub['status']}.",
+        )
+    if params.get("billing_cycle_anchor", "now") not in ("now", "unchanged"):
+        raise invalid(
+            "Invalid billing_cycle_anchor: now or unchanged", param="billing_cycle_anchor"
+        )
+    em.billing.resume(sub)
     return sub
 
 
@@ -396,5 +491,6 @@ def register(api: Api) -> None:
     api.route("GET", "/v1/subscriptions/<id>", retrieve)
     api.route("POST", "/v1/subscriptions/<id>", update)
     api.route("DELETE", "/v1/subscriptions/<id>", cancel)
+    api.route("POST", "/v1/subscriptions/<id>/resume", resume)
     api.route("GET", "/v1/subscription_items", list_items)
     api.route("GET", "/v1/subscription_items/<id>", retrieve_item)

@@ -69,7 +69,21 @@ def test_curl_style_form_and_version_header(stripe_emulator) -> None:
 def test_error_shapes(stripe_emulator, stripe_client) -> None:
     missing = _raw(stripe_emulator, "GET", "/v1/customers/cus_nope")
     assert missing.status_code == 404
-    assert missing.json()["error"] == {
+    error = missing.json()["error"]
+    request_id = missing.headers["Request-Id"]
+    assert error.pop("request_log_url") == (
+        f"{stripe_emulator.base_url}/_emulator/requests?id={request_id}"
+    )
+    logged = requests.get(
+        f"{stripe_emulator.base_url}/_emulator/requests", params={"id": request_id}, timeout=10
+    ).json()
+    assert logged == {
+        "id": request_id,
+        "method": "GET",
+        "path": "/v1/customers/cus_nope",
+        "status": 404,
+    }
+    assert error == {
         "type": "invalid_request_error",
         "message": "No such customer: 'cus_nope'",
         "code": "resource_missing",

@@ -168,6 +168,18 @@ def _make_every_object(client, emulator) -> list[dict[str, Any]]:
     declined = customer_with_card(client, card="pm_card_chargeCustomerFail")
     client.v1.subscriptions.create(params={"customer": declined.id, "items": [{"price": price.id}]})
     advance_to(emulator, period_end(client, intro.subscription))
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": emulator.now()})
+    clocked = client.v1.customers.create(params={"test_clock": clock.id, "source": "tok_visa"})
+    client.v1.invoice_items.create(
+        params={"customer": clocked.id, "amount": 500, "currency": "usd"}
+    )
+    draft = client.v1.invoices.create(
+        params={"customer": clocked.id, "pending_invoice_items_behavior": "include"}
+    )
+    client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": True})
+    client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": emulator.now() + 7200}
+    )
     endpoint = client.v1.webhook_endpoints.create(
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]}
     )
@@ -193,6 +205,8 @@ def _make_every_object(client, emulator) -> list[dict[str, Any]]:
         f"/v1/checkout/sessions/{checkout.id}/line_items",
         f"/v1/checkout/sessions/{checkout.id}?expand[]=line_items",
         "/v1/subscription_items?subscription=" + sub.id,
+        "/v1/invoiceitems",
+        "/v1/test_helpers/test_clocks",
     ):
         answer = requests.get(base + path, headers={"Authorization": f"Bearer {key}"}, timeout=10)
         assert answer.status_code == 200, (path, answer.text)
