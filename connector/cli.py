@@ -10,6 +10,7 @@ from connector.commands import (
     caspio_init,
     check_config,
     replay,
+    sandbox,
     serve,
     stripe_setup,
     sync_plans,
@@ -42,6 +43,7 @@ main.add_command(sync_plans.command)
 main.add_command(worker.command)
 main.add_command(replay.command)
 main.add_command(stripe_setup.group)
+main.add_command(sandbox.group)
 
 
 @main.group("caspio")

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "sandbox.caspio.pytest_plugin",
     "sandbox.stripe.pytest_plugin",
+    "tests.fixtures.sandbox",
 ]

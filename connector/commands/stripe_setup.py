@@ -20,6 +20,28 @@ def group() -> None:
     """Stripe-side set-up."""
 
 
+def existing_endpoint(client: stripe.StripeClient, target: str) -> stripe.WebhookEndpoint | None:
+    """The endpoint already sending to ``target``, if any. Raises stripe.StripeError."""
+    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter():
+        if endpoint.url == target:
+            return endpoint
+    return None
+
+
+def create_endpoint(client: stripe.StripeClient, target: str) -> stripe.WebhookEndpoint:
+    """A new endpoint for ``target`` with the pinned API version and the handled event
+    types; its ``secret`` is readable only on this object. Raises stripe.StripeError."""
+    events = sorted(HANDLED_TYPES)
+    return client.v1.webhook_endpoints.create(
+        {
+            "url": target,
+            "enabled_events": events,  # type: ignore[typeddict-item]
+            "api_version": STRIPE_API_VERSION,  # type: ignore[typeddict-item]
+            "description": "caspio-stripe bridge",
+        }
+    )
+
+
 @group.command("setup-webhook")
 @click.option(
     "--url",
@@ -33,27 +55,16 @@ def setup_webhook(url: str | None) -> None:
     client = build_stripe_gateway(settings).client
     events = sorted(HANDLED_TYPES)
     try:
-        existing = [
-            endpoint
-            for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter()
-            if endpoint.url == target
-        ]
-        if existing:
+        existing = existing_endpoint(client, target)
+        if existing is not None:
             # Stripe shows a secret only when the endpoint is made; a second endpoint would
             # deliver every event twice, so point at the existing one instead.
             click.echo(
-                f"An endpoint for {target} already exists ({existing[0].id}); nothing created. "
+                f"An endpoint for {target} already exists ({existing.id}); nothing created. "
                 "Its secret is in the Stripe dashboard; delete it there to make a new one."
             )
             return
-        endpoint = client.v1.webhook_endpoints.create(
-            {
-                "url": target,
-                "enabled_events": events,  # type: ignore[typeddict-item]
-                "api_version": STRIPE_API_VERSION,  # type: ignore[typeddict-item]
-                "description": "caspio-stripe bridge",
-            }
-        )
+        endpoint = create_endpoint(client, target)
     except stripe.StripeError as error:
         fail(f"stripe setup-webhook failed: {type(error).__name__}: {error.user_message}")
     click.echo(f"Created {endpoint.id} for {target} ({len(events)} event types, "

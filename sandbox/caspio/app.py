@@ -142,6 +142,7 @@ class CaspioEmulator:
         self.webhooks.extra_routes = self.outgoing.routes
         if faults:
             self.faults.configure(**faults)
+        self.datapages: Any = None  # imitation DataPages (sandbox.caspio.datapages), if any
 
     # ------------------------------------------------------------ controls (Python)
 
@@ -196,6 +197,8 @@ class CaspioEmulator:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        if self.datapages is not None and request.path.startswith("/dp/"):
+            return self.datapages.handle(request)(environ, start_response)
         response = self.handle(request)
         return response(environ, start_response)
 

@@ -1,0 +1,366 @@
+"""The whole product on loopback ports: both emulators, the bridge and its worker.
+
+``Sandbox(options).start()`` brings everything up in threads of this process, keeping all
+state in one data folder:
+
+- ``caspio.sqlite``: the Caspio emulator's tables (it is SQLite-backed),
+- ``stripe.state``: the Stripe emulator's objects and clock, saved on stop
+  (``sandbox.stripe.persistence``),
+- ``bridge.sqlite``: the bridge's own store (inbox, memory),
+- ``sandbox.json``: the ports and the webhook secrets, so a restart finds the same URLs.
+
+On a fresh folder it creates the tables (``caspio init``), seeds the demo plans, syncs
+them (``sync-plans``) and creates the Stripe webhook endpoint (``stripe setup-webhook``),
+all through the bridge's own code. ``stop()`` finishes deliveries, stops the worker and
+servers and saves the Stripe state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sandbox.caspio.datapages import DataPages
+from sandbox.caspio.server import RunningEmulator, start_emulator
+from sandbox.launcher.demo_plans import demo_plans
+from sandbox.stripe import persistence
+from sandbox.stripe.emulator import StripeEmulator
+from sandbox.stripe.server import API_KEY, QuietHandler
+
+_log = logging.getLogger("sandbox.launcher")
+HOST = "127.0.0.1"
+DEFAULT_PORTS = {"bridge": 8001, "caspio": 8101, "stripe": 8201}
+STATE_FILE = "sandbox.json"
+SETTLE_TIMEOUT = 15.0
+CREATED_FILES = ("caspio.sqlite", "bridge.sqlite", "bridge.sqlite-wal", "bridge.sqlite-shm")
+
+
+@dataclass
+class SandboxOptions:
+    data_dir: Path
+    reset: bool = False
+    # None: the port of the last run in this folder, else DEFAULT_PORTS; 0: any free port.
+    ports: dict[str, int | None] = field(default_factory=dict)
+    on_line: Callable[[str], None] = lambda line: None
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot start; the message is one line for the person running it."""
+
+
+def _serve(app: Any, port: int, name: str) -> tuple[BaseWSGIServer, threading.Thread]:
+    try:
+        server = make_server(HOST, port, app, threaded=True, request_handler=QuietHandler)
+    except OSError as error:
+        raise SandboxError(f"cannot listen on {HOST}:{port} for the {name}: {error.strerror}; "
+                           f"choose another port (--{name}-port)") from error
+    # A short poll interval makes shutdown quick.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"sandbox-{name}",
+                              daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+class Sandbox:
+    """One running sandbox; also the DataPages' ``SandboxPanel``."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir
+        self.caspio: RunningEmulator | None = None
+        self.stripe: StripeEmulator | None = None
+        self.stripe_url = ""
+        self.bridge_url = ""
+        self.services: Any = None
+        self.worker: Any = None
+        self._servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
+        self._state: dict[str, Any] = {}
+        self._scenarios: Any = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ start
+
+    @property
+    def caspio_url(self) -> str:
+        assert self.caspio is not None
+        return self.caspio.base_url
+
+    @property
+    def home_url(self) -> str:
+        assert self.caspio is not None
+        return f"{self.caspio.base_url}/dp/"
+
+    def start(self) -> Sandbox:
+        """Bring everything up; raises SandboxError with a one-line reason."""
+        say = self.options.on_line
+        if self.options.reset and self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state_path = self.data_dir / STATE_FILE
+        try:
+            self._state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+        except ValueError as error:
+            raise SandboxError(f"cannot read {state_path} ({error}); start over with "
+                               "--reset") from error
+        fresh = not self._state
+        ports = self._choose_ports()
+        try:
+            self._start_stripe(ports["stripe"])
+            self._start_caspio(ports["caspio"])
+            self._start_bridge(ports["bridge"], fresh)
+        except BaseException:
+            self.stop(save=False)
+            if fresh:  # a half-made sandbox would be taken for a made one next time
+                for name in CREATED_FILES:
+                    (self.data_dir / name).unlink(missing_ok=True)
+            raise
+        self._state["ports"] = {
+            "bridge": int(self.bridge_url.rsplit(":", 1)[1]),
+            "caspio": self.caspio.port if self.caspio else 0,
+            "stripe": int(self.stripe_url.rsplit(":", 1)[1]),
+        }
+        self._write_state()
+        say(f"{'Created a new' if fresh else 'Resumed the'} sandbox in {self.data_dir}")
+        return self
+
+    def _choose_ports(self) -> dict[str, int]:
+        remembered = self._state.get("ports", {})
+        chosen: dict[str, int] = {}
+        for name, default in DEFAULT_PORTS.items():
+            given = self.options.ports.get(name)
+            if given is not None:
+                chosen[name] = given
+            elif name in remembered:
+                chosen[name] = int(remembered[name])
+            else:
+                # A default port taken by another program: any free one (remembered after).
+                chosen[name] = default if _port_free(default) else 0
+        return chosen
+
+    def _start_stripe(self, port: int) -> None:
+        emulator = StripeEmulator(webhook_retry_base=1.0, webhook_max_attempts=5)
+        try:
+            persistence.load(emulator, self.data_dir / "stripe.state")
+        except (ValueError, OSError) as error:
+            raise SandboxError(f"cannot read the Stripe state ({error}); start over with "
+                               "--reset") from error
+        server, thread = _serve(emulator.app, port, "stripe")
+        self._servers.append((server, thread))
+        self.stripe_url = f"http://{HOST}:{server.server_port}"
+        emulator.public_url = self.stripe_url
+        emulator.start()
+        self.stripe = emulator
+
+    def _start_caspio(self, port: int) -> None:
+        credentials = self._state.setdefault("caspio", {
+            "client_id": "sandbox-client-id",
+            "client_secret": secrets.token_urlsafe(24),
+        })
+        try:
+            running, thread = start_emulator(
+                HOST, port, db_path=str(self.data_dir / "caspio.sqlite"),
+                client_id=credentials["client_id"], client_secret=credentials["client_secret"],
+            )
+        except OSError as error:
+            raise SandboxError(f"cannot listen on {HOST}:{port} for the caspio emulator: "
+                               f"{error.strerror}; choose another port (--caspio-port)") from error
+        self.caspio = running
+        self._caspio_thread = thread
+
+    def _settings(self, bridge_url: str, webhook_secret: str) -> Any:
+        from connector.settings import Settings
+
+        assert self.caspio is not None
+        environ = {
+            "CASPIO_ACCOUNT_URL": self.caspio.base_url,
+            "CASPIO_CLIENT_ID": self.caspio.client_id,
+            "CASPIO_CLIENT_SECRET": self.caspio.client_secret,
+            "CASPIO_WEBHOOK_SECRET": self._state.setdefault(
+                "caspio_webhook_secret", secrets.token_urlsafe(24)),
+            "STRIPE_SECRET_KEY": API_KEY,
+            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "STRIPE_API_BASE": self.stripe_url,
+            "BRIDGE_PUBLIC_URL": bridge_url,
+            "BRIDGE_DATABASE_URL": f"sqlite:///{self.data_dir / 'bridge.sqlite'}",
+            "BRIDGE_SUCCESS_URL": f"{self.caspio.base_url}/dp/subscriptions",
+            "BRIDGE_CANCEL_URL": f"{self.caspio.base_url}/dp/register",
+            "BRIDGE_ALLOWED_ORIGINS": self.caspio.base_url,
+            # Signs the Retry and portal links the bridge writes into Caspio.
+            "BRIDGE_LINK_SECRET": self._state.setdefault(
+                "link_secret", secrets.token_urlsafe(32)),
+        }
+        return Settings.from_env(environ=environ, env_file=None)
+
+    def _start_bridge(self, port: int, fresh: bool) -> None:
+        from connector.app import create_app
+        from connector.services import build_services
+        from connector.sync.runtime import start_background_worker, worker_metrics
+
+        assert self.caspio is not None and self.stripe is not None
+        # The bridge's address is known only once it listens; the app is mounted after.
+        holder: dict[str, Any] = {}
+
+        def bridge_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            return holder["app"](environ, start_response)
+
+        server, thread = _serve(bridge_app, port, "bridge")
+        self._servers.append((server, thread))
+        self.bridge_url = f"http://{HOST}:{server.server_port}"
+        secret = self._webhook_secret()
+        settings = self._settings(self.bridge_url, secret)
+        self.services = build_services(settings)
+        holder["app"] = create_app(settings, services=self.services)
+        if fresh:
+            self._prepare_caspio()
+        self.worker = start_background_worker(self.services, idle_wait=0.2)
+        handle = self.worker
+        self.services.extra_metrics.append(lambda: worker_metrics(handle.worker))
+        self._wire_caspio_webhook()
+        self.caspio.emulator.datapages = DataPages(
+            self.caspio.emulator, app_parameters={"BRIDGE_PUBLIC_URL": self.bridge_url},
+            panel=self)
+
+    def _webhook_secret(self) -> str:
+        """The Stripe endpoint for this bridge address: made once, re-pointed after a move."""
+        import stripe
+
+        from connector.commands.stripe_setup import WEBHOOK_PATH, create_endpoint
+
+        client = stripe.StripeClient(API_KEY, base_addresses={"api": self.stripe_url},
+                                     max_network_retries=0)
+        target = self.bridge_url + WEBHOOK_PATH
+        saved = self._state.get("stripe_webhook")
+        if saved is not None:
+            if saved["url"] != target:  # the bridge moved to another port
+                client.v1.webhook_endpoints.update(saved["id"], {"url": target})
+                saved["url"] = target
+            return str(saved["secret"])
+        endpoint = create_endpoint(client, target)
+        self._state["stripe_webhook"] = {"id": endpoint.id, "url": target,
+                                         "secret": endpoint.secret}
+        return str(endpoint.secret)
+
+    def _prepare_caspio(self) -> None:
+        """caspio init, the demo plans, sync-plans: what a builder does once."""
+        from connector.billing.catalog import PlanCatalog
+        from connector.caspio_setup import init_caspio
+
+        services = self.services
+        init_caspio(services.caspio, services.mapping)
+        plans_table = services.mapping.table("Billing_Plans")
+        for row in demo_plans():
+            services.caspio.insert(plans_table, services.mapping.to_caspio("Billing_Plans", row))
+        catalog = PlanCatalog(services.caspio, services.stripe, services.mapping)
+        report = catalog.sync(catalog.read_rows())
+        self.options.on_line(f"Plans: {report.summary()}")
+
+    def _wire_caspio_webhook(self) -> None:
+        """New and changed subscription rows go to the bridge, as a builder's outgoing
+        webhook would send them (used once the bridge serves POST /caspio/webhook)."""
+        assert self.caspio is not None
+        table = self.services.mapping.table("Billing_Subscriptions")
+        self.caspio.emulator.configure_webhook(
+            table, f"{self.bridge_url}/caspio/webhook", self._state["caspio_webhook_secret"],
+            events=("table.recordInsert", "table.recordUpdate"))
+
+    def _write_state(self) -> None:
+        path = self.data_dir / STATE_FILE
+        temporary = path.with_name(path.name + ".tmp")
+        # Holds the sandbox's own emulator credentials: readable by this user only.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self._state, handle, indent=2)
+        os.replace(temporary, path)
+
+    # ------------------------------------------------------------------ panel
+
+    def now(self) -> int:
+        assert self.stripe is not None
+        return self.stripe.now()
+
+    def advance(self, seconds: int) -> None:
+        assert self.stripe is not None
+        self.stripe.advance(seconds)
+        self.settle()
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait until Stripe has delivered every event and the worker has caught up.
+
+        Returns False when the deadline passed first (the pages then show what is there).
+        """
+        if self.stripe is None or self.worker is None:
+            return False
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.stripe.wait_idle(remaining):
+                return False
+            caught_up = self.worker.caught_up
+            caught_up.clear()
+            if not caught_up.wait(max(deadline - time.monotonic(), 0.0)):
+                return False
+            # Handlers may have made Stripe calls that sent new events meanwhile.
+            if self.stripe.dispatcher.pending() == 0:
+                return True
+
+    def scenarios(self) -> list[tuple[str, str]]:
+        return [(s.name, s.description) for s in self._scenario_book().all()]
+
+    def run_scenario(self, name: str) -> str:
+        summary: str = self._scenario_book().run(name, self)
+        self.settle()
+        return summary
+
+    def _scenario_book(self) -> Any:
+        if self._scenarios is None:
+            from sandbox.launcher.scenarios import ScenarioBook
+
+            self._scenarios = ScenarioBook.load()
+        return self._scenarios
+
+    # ------------------------------------------------------------------ stop
+
+    def stop(self, save: bool = True) -> None:
+        """Finish deliveries, stop the worker and servers, save the Stripe state."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.stripe is not None:
+            self.stripe.wait_idle(5.0)
+        if self.worker is not None:
+            self.worker.stop()
+        for server, thread in reversed(self._servers):
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        if self.caspio is not None:
+            self.caspio.server.shutdown()
+            self.caspio.server.server_close()
+            self.caspio.emulator.close()
+        if self.stripe is not None:
+            self.stripe.close()
+            if save:
+                persistence.save(self.stripe, self.data_dir / "stripe.state")
+        if self.services is not None and self.services.store is not None:
+            self.services.store.dispose()
