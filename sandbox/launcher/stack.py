@@ -215,7 +215,7 @@ class Sandbox:
     def _start_bridge(self, port: int, fresh: bool) -> None:
         from connector.app import create_app
         from connector.services import build_services
-        from connector.sync.runtime import start_background_worker, worker_metrics
+        from connector.sync.runtime import start_background_worker
 
         assert self.caspio is not None and self.stripe is not None
         # The bridge's address is known only once it listens; the app is mounted after.
@@ -234,8 +234,6 @@ class Sandbox:
         if fresh:
             self._prepare_caspio()
         self.worker = start_background_worker(self.services, idle_wait=0.2)
-        handle = self.worker
-        self.services.extra_metrics.append(lambda: worker_metrics(handle.worker))
         self._wire_caspio_webhook()
         self.caspio.emulator.datapages = DataPages(
             self.caspio.emulator, app_parameters={"BRIDGE_PUBLIC_URL": self.bridge_url},
