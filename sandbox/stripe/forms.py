@@ -101,14 +101,40 @@ def as_dict(value: Any, param: str) -> dict[str, Any]:
     return value
 
 
+METADATA_KEYS = 50
+METADATA_KEY_LENGTH = 40
+METADATA_VALUE_LENGTH = 500
+
+
 def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
-    """Stripe's metadata update: keys merge, an empty value deletes, ``metadata=""`` clears."""
+    """Stripe's metadata update: keys merge, an empty value deletes, ``metadata=""`` clears.
+
+    Stripe's limits: at most 50 keys, keys of at most 40 characters, values of at most 500.
+    """
     if update == "":
         return {}
     merged = dict(current)
     for key, value in as_dict(update, "metadata").items():
+        key, value = str(key), str(value)
+        if len(key) > METADATA_KEY_LENGTH:
+            raise invalid(
+                f"Metadata keys can have up to {METADATA_KEY_LENGTH} characters (key: {key!r}).",
+                param=f"metadata[{key}]",
+            )
+        if len(value) > METADATA_VALUE_LENGTH:
+            raise invalid(
+                f"Metadata values can have up to {METADATA_VALUE_LENGTH} characters, but you "
+                f"passed in a value that is {len(value)} characters.",
+                param=f"metadata[{key}]",
+            )
         if value == "":
             merged.pop(key, None)
         else:
-            merged[str(key)] = str(value)
+            merged[key] = value
+    if len(merged) > METADATA_KEYS:
+        raise invalid(
+            f"Invalid metadata: metadata can have up to {METADATA_KEYS} keys, but you passed "
+            f"in {len(merged)} keys.",
+            param="metadata",
+        )
     return merged
