@@ -1,29 +1,25 @@
 """The bridge's own tables (SQLAlchemy Core): webhook inbox, Caspio write memory, key cache.
 
 SQLite is the default (one process, WAL, durable commits); PostgreSQL when several bridge
-processes share one store. The schema is created or migrated at start-up by `Store.migrate`,
-one numbered step at a time, so later issues (retry tokens, object map) add a step here.
+processes share one store. The tables are declared here; their schema changes are alembic
+revisions in `connector/migrations/versions/`, applied by `Store.migrate` when a store is
+opened (docs/contracts.md says how to add a table).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-metadata = sa.MetaData()
+from connector import migrations
 
-schema_version = sa.Table(
-    "bridge_schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
+metadata = sa.MetaData()
 
 # One row per Stripe event id: the durable inbox the webhook writes and the worker drains.
 inbox_events = sa.Table(
@@ -46,7 +42,7 @@ inbox_events = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("last_traceback", sa.Text),
     # The Stripe customer (else the object) the event writes for: events sharing a key never
-    # run at once (migration 2). Nullable: rows written before it are filled by the migration.
+    # run at once (revision 0002). Nullable: rows written before it are filled by the revision.
     sa.Column("lock_key", sa.String(255)),
 )
 sa.Index("ix_bridge_inbox_claim", inbox_events.c.status, inbox_events.c.next_attempt_at)
@@ -57,7 +53,7 @@ sa.Index(
     inbox_events.c.received_at,
 )
 
-ix_inbox_lock_key = sa.Index("ix_bridge_inbox_lock_key", inbox_events.c.lock_key)
+sa.Index("ix_bridge_inbox_lock_key", inbox_events.c.lock_key)
 
 # Which worker may currently run events of a lock key (a customer); taken with the claim,
 # released when the event settles, or taken over once expired (a dead worker).
@@ -121,38 +117,6 @@ key_cache = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
-Migration = Callable[[Connection], None]
-
-
-def _create_v1_tables(conn: Connection) -> None:
-    metadata.create_all(
-        conn,
-        tables=[inbox_events, caspio_rows, subscriptions, object_state, key_cache],
-    )
-
-
-def _add_key_leases(conn: Connection) -> None:
-    # Step 1 creates tables from the current metadata, so on a fresh database the column and
-    # index already exist: add only what is missing.
-    inspector = sa.inspect(conn)
-    columns = {c["name"] for c in inspector.get_columns(inbox_events.name)}
-    if "lock_key" not in columns:
-        conn.exec_driver_sql(f"ALTER TABLE {inbox_events.name} ADD COLUMN lock_key VARCHAR(255)")
-    conn.execute(
-        inbox_events.update()
-        .where(inbox_events.c.lock_key.is_(None))
-        .values(lock_key=inbox_events.c.object_id)
-    )
-    ix_inbox_lock_key.create(conn, checkfirst=True)
-    key_leases.create(conn, checkfirst=True)
-
-
-# Append-only: version N is applied once, in order. Later issues add steps here.
-MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1_tables),
-    (2, _add_key_leases),
-]
-
 
 def engine_url(url: str) -> str:
     """`postgresql://` and `postgres://` use the psycopg 3 driver."""
@@ -163,6 +127,9 @@ def engine_url(url: str) -> str:
 
 
 _SCRATCH_PREFIX = "caspio-stripe-scratch-"
+
+# pg_advisory_xact_lock key held while the schema is upgraded.
+MIGRATION_LOCK_KEY = 7261903
 
 
 def _scratch_file() -> str:
@@ -210,9 +177,14 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store at `url` and, unless `migrate=False`, upgrade its schema to head."""
         store = cls(create_store_engine(url))
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+            except BaseException:
+                store.dispose()
+                raise
         return store
 
     @property
@@ -224,28 +196,30 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
-    def migrate(self, now: float | None = None) -> int:
-        """Apply every missing migration; returns the schema version reached."""
-        import time
+    def lock_for_migration(self, conn: Connection) -> None:
+        """Serialise schema upgrades across processes until `conn`'s transaction ends.
 
-        stamp = time.time() if now is None else now
+        PostgreSQL: a transaction-level advisory lock (the key the pre-alembic code used, so
+        old and new processes starting together also wait for each other). SQLite: the
+        BEGIN IMMEDIATE of every transaction already holds the database's write lock.
+        """
+        if self.is_postgres:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+
+    def migrate(self) -> str:
+        """Upgrade the schema to the newest alembic revision; returns that revision id.
+
+        Safe to call from several processes at once. Raises
+        `connector.migrations.MigrationError` for a store this code cannot upgrade.
+        """
         with self.transaction() as conn:
-            if self.is_postgres:
-                # Two processes starting together must not both run a step.
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261903)")
-            schema_version.create(conn, checkfirst=True)
-            applied = {row[0] for row in conn.execute(sa.select(schema_version.c.version))}
-            for version, step in MIGRATIONS:
-                if version in applied:
-                    continue
-                step(conn)
-                conn.execute(schema_version.insert().values(version=version, applied_at=stamp))
-            return max([v for v, _ in MIGRATIONS] + list(applied))
+            self.lock_for_migration(conn)
+            return migrations.upgrade(conn)
 
-    def schema_version(self) -> int:
+    def schema_revision(self) -> str | None:
+        """The alembic revision the store is at (None before the first `migrate`)."""
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-        return int(value or 0)
+            return migrations.current_revision(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,10 +10,11 @@ from collections import defaultdict
 import pytest
 import sqlalchemy as sa
 
-from connector.store import MIGRATIONS, inbox_events, key_leases
+from connector.store import Store, create_store_engine, inbox_events, key_leases
 from connector.sync.inbox import DONE, PENDING, EventEnvelope, Inbox
 from connector.sync.worker import BackgroundWorker, Worker
 from tests.fixtures import stripe_events as se
+from tests.fixtures.legacy_store import create_legacy_store
 
 
 def record(inbox, event, *, now=1.0):
@@ -140,13 +141,11 @@ def test_events_of_different_customers_run_at_once(store):
     assert ids(inbox.claim("w2", now=12.0, lease_seconds=60, limit=10)) == ["evt_c"]
 
 
-def test_the_migration_upgrades_a_version_1_store_and_fills_the_lock_key(store):
-    with store.transaction() as conn:
-        # back to the version 1 schema
-        conn.exec_driver_sql("DROP TABLE bridge_key_leases")
-        conn.exec_driver_sql("DROP INDEX ix_bridge_inbox_lock_key")
-        conn.exec_driver_sql("ALTER TABLE bridge_inbox_events DROP COLUMN lock_key")
-        conn.exec_driver_sql("DELETE FROM bridge_schema_version WHERE version > 1")
+def test_the_upgrade_of_a_version_1_store_fills_the_lock_key(store_url):
+    # A store as the first release left it (pre-alembic step 1 only), holding pending events.
+    create_legacy_store(store_url, version=1)
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
         v1_columns = [c.name for c in inbox_events.columns if c.name != "lock_key"]
         v1_inbox = sa.table(inbox_events.name, *[sa.column(name) for name in v1_columns])
         for n, obj in enumerate(["in_1", "ch_1"]):
@@ -164,21 +163,24 @@ def test_the_migration_upgrades_a_version_1_store_and_fills_the_lock_key(store):
                     next_attempt_at=1.0,
                 )
             )
-    assert store.schema_version() == 1
-    assert store.migrate() == MIGRATIONS[-1][0] == 2
-    inspector = sa.inspect(store.engine)
-    indexes = {ix["name"] for ix in inspector.get_indexes(inbox_events.name)}
-    assert "ix_bridge_inbox_lock_key" in indexes
-    assert inspector.has_table(key_leases.name)
-    inbox = Inbox(store)
-    assert [inbox.get(f"evt_{n}")["lock_key"] for n in range(2)] == ["in_1", "ch_1"]
-    record(inbox, paid("in_2", "cus_A", 200, "evt_new"))
-    assert inbox.get("evt_new")["lock_key"] == "cus_A"
-    assert ids(inbox.claim("w", now=10.0, lease_seconds=60, limit=10)) == [
-        "evt_0",
-        "evt_1",
-        "evt_new",
-    ]
+    engine.dispose()
+    store = Store.from_url(store_url)
+    try:
+        inspector = sa.inspect(store.engine)
+        indexes = {ix["name"] for ix in inspector.get_indexes(inbox_events.name)}
+        assert "ix_bridge_inbox_lock_key" in indexes
+        assert inspector.has_table(key_leases.name)
+        inbox = Inbox(store)
+        assert [inbox.get(f"evt_{n}")["lock_key"] for n in range(2)] == ["in_1", "ch_1"]
+        record(inbox, paid("in_2", "cus_A", 200, "evt_new"))
+        assert inbox.get("evt_new")["lock_key"] == "cus_A"
+        assert ids(inbox.claim("w", now=10.0, lease_seconds=60, limit=10)) == [
+            "evt_0",
+            "evt_1",
+            "evt_new",
+        ]
+    finally:
+        store.dispose()
 
 
 # Hashing a large buffer releases the GIL: real work during which other workers run.
