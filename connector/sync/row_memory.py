@@ -78,6 +78,27 @@ class RowMemory:
                 .values(values_json=text, known_to_exist=True, updated_at=self.clock())
             )
 
+    def replace(self, table: str, key: str, values: Mapping[str, WireValue]) -> None:
+        """Set the row's memory to exactly `values` (reconcile: what Caspio holds now)."""
+        c = caspio_rows.c
+        text = json.dumps(dict(values), sort_keys=True)
+        with self.store.transaction() as conn:
+            updated = conn.execute(
+                caspio_rows.update()
+                .where(c.table_name == table, c.row_key == key)
+                .values(values_json=text, known_to_exist=True, updated_at=self.clock())
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    caspio_rows.insert().values(
+                        table_name=table,
+                        row_key=key,
+                        values_json=text,
+                        known_to_exist=True,
+                        updated_at=self.clock(),
+                    )
+                )
+
     def forget(self, table: str, key: str) -> None:
         """The row is gone from Caspio (an update matched nothing)."""
         c = caspio_rows.c
