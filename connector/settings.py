@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dotenv.parser import parse_stream
+
 DEFAULT_DATABASE_URL = "sqlite:///caspio-stripe.db"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Every variable, in the order of PRODUCT.md's settings table.
@@ -181,22 +183,19 @@ def _field_name(variable: str) -> str:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines; `#` comments, `export ` prefixes and quotes allowed."""
+    """Parse a `.env` file with python-dotenv: KEY=VALUE lines, `#` comments, `export `
+    prefixes, single/double quotes. No `${VAR}` expansion (a secret may contain `$`).
+
+    Raises `SettingsError` naming the first line that is not NAME=value.
+    """
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise SettingsError(f"{path.name} line {number}", "expected NAME=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[name] = value
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error or (binding.key is not None and binding.value is None):
+                where = f"{path.name} line {binding.original.line}"
+                raise SettingsError(where, "expected NAME=value")
+            if binding.key is not None and binding.value is not None:
+                values[binding.key] = binding.value
     return values
 
 

@@ -110,6 +110,23 @@ def test_malformed_env_file_line_is_named(tmp_path: Path):
         Settings.from_env({}, env_file=env_file)
 
 
+def test_env_file_values_are_taken_literally_quoted_or_with_a_trailing_comment(tmp_path: Path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "CASPIO_CLIENT_SECRET='pa$$word#1 ${HOME}'\n"  # quoted: $, # and ${} stay as written
+        "BRIDGE_SUCCESS_URL=https://example.com/ok  # where checkout returns\n"
+        "NAME_WITHOUT_VALUE\n"
+    )
+    with pytest.raises(SettingsError, match=r"\.env line 3"):
+        Settings.from_env({}, env_file=env_file)
+    env_file.write_text("\n".join(env_file.read_text().splitlines()[:2]) + "\n")
+    values = {**VALID}
+    del values["CASPIO_CLIENT_SECRET"]
+    settings = Settings.from_env(values, env_file=env_file)
+    assert settings.caspio_client_secret.reveal() == "pa$$word#1 ${HOME}"
+    assert settings.bridge_success_url == "https://example.com/ok"
+
+
 def test_for_tests_wraps_secrets():
     settings = Settings.for_tests(
         stripe_secret_key="sk_test_other", stripe_webhook_secrets=["whsec_a"]
