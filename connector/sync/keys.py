@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import stripe
+
 from connector.sync import key_cache as kinds
 from connector.sync.context import SyncContext
 
@@ -77,7 +79,12 @@ def customer_key(
         return cached
     found: str | None = None
     if ctx.stripe is not None:
-        found = meta(ctx.stripe.customer(customer_id), CUSTOMER_KEY_META)
+        try:
+            found = meta(ctx.stripe.customer(customer_id), CUSTOMER_KEY_META)
+        except stripe.InvalidRequestError as exc:
+            # Deleted in Stripe (or test data wiped): it names no row; nothing to retry.
+            if exc.http_status != 404:
+                raise
     if found is None and ask_caspio:
         row = ctx.writer.find_one("Billing_Customers", "StripeCustomerID", customer_id)
         value = (row or {}).get("CustomerKey")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+SUBSCRIPTION_EXPAND = ["discounts.source.coupon", "items.data.discounts.source.coupon"]
+
 
 class StripeReader(Protocol):
     def subscription(self, subscription_id: str) -> dict[str, Any]: ...
+    def price(self, price_id: str) -> dict[str, Any]: ...
     def customer(self, customer_id: str) -> dict[str, Any]: ...
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]: ...
     def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
@@ -21,7 +24,15 @@ class GatewayStripeReader:
         self.client = client
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
-        return self.client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        """The subscription with its discounts' coupons (what Stripe will charge depends on
+        them; a Discount names its coupon by id unless expanded)."""
+        return self.client.v1.subscriptions.retrieve(
+            subscription_id, {"expand": SUBSCRIPTION_EXPAND}
+        ).to_dict()
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        """A price with its `tiers` (included only when expanded)."""
+        return self.client.v1.prices.retrieve(price_id, {"expand": ["tiers"]}).to_dict()
 
     def customer(self, customer_id: str) -> dict[str, Any]:
         return self.client.v1.customers.retrieve(customer_id).to_dict()

@@ -50,10 +50,10 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
             SUBSCRIPTIONS, "SubscriptionKey", key, {"StripeSubscriptionID": subscription_id}
         )
         return DONE
-    subscription = fetch_subscription(ctx, subscription_id, {"id": subscription_id})
-    if "status" not in subscription:
+    subscription = fetch_subscription(ctx, subscription_id)
+    if subscription is None:  # gone from Stripe: the link is all we know
         ctx.writer.update(
             SUBSCRIPTIONS, "SubscriptionKey", key, {"StripeSubscriptionID": subscription_id}
         )
         return DONE
-    return apply_subscription(ctx, subscription, key_hint=key)
+    return apply_subscription(ctx, subscription, key_hint=key, as_of=int(event["created"]))

@@ -2,12 +2,15 @@
 
 Stale payloads: subscriptions ARE re-fetched from Stripe (one counted call per event), so
 whatever order events arrive in, the row ends up with the subscription's current state.
-Without a Stripe reader (tests of the pure path), the event-time guard is used instead.
+When no fresh object can be had (Stripe answers 404 because the subscription or the test
+data is gone; no Stripe reader in tests of the pure path) the payload is applied only if it
+passes the event-time guard against every state applied before, fresh or not.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -31,13 +34,14 @@ from connector.sync.keys import (
 from connector.sync.object_state import ObjectState, is_newer
 from connector.sync.status import access_active
 from connector.sync.subscription_records import SubscriptionRecord
-from connector.sync.totals import customer_totals, subscription_value
+from connector.sync.totals import TiersOf, current_charge, customer_totals, subscription_value
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = "Billing_Subscriptions"
 CUSTOMERS = "Billing_Customers"
 COMPLETED = "completed"
+SUBSCRIPTION = "subscription"
 EVENT_TYPES = frozenset(
     {
         "customer.subscription.created",
@@ -55,41 +59,63 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     payload = event_object(event)
     subscription_id: str = payload["id"]
     created = int(event["created"])
-    if ctx.stripe is None:
+    fresh = None if ctx.stripe is None else fetch_subscription(ctx, subscription_id)
+    if fresh is None:
+        # No fresh object (no Stripe reader, or Stripe answers 404: deleted, test data
+        # wiped): the payload is all there is, so the event-time guard must hold.
         state = ctx.objects.get(subscription_id)
-        if not is_newer(state, created):
+        if not is_newer(state, created, status_rank(payload), _state_rank(state)):
             return DONE
-        result = apply_subscription(ctx, payload)
-        ctx.objects.put(subscription_id, ObjectState("subscription", created))
-        return result
-    return apply_subscription(ctx, fetch_subscription(ctx, subscription_id, payload))
+        return apply_subscription(ctx, payload, as_of=created)
+    return apply_subscription(ctx, fresh, as_of=created)
 
 
-def fetch_subscription(
-    ctx: SyncContext, subscription_id: str, fallback: dict[str, Any]
-) -> dict[str, Any]:
+def fetch_subscription(ctx: SyncContext, subscription_id: str) -> dict[str, Any] | None:
+    """The subscription as Stripe has it now, or None when Stripe no longer knows it (404).
+
+    Other errors propagate (the worker decides whether to retry)."""
     assert ctx.stripe is not None
     try:
         return ctx.stripe.subscription(subscription_id)
     except stripe.InvalidRequestError as exc:
-        if exc.http_status == 404:  # gone from Stripe (test data wiped): the payload is all we have
-            return fallback
+        if exc.http_status == 404:
+            return None
         raise
 
 
-def _charge(subscription: dict[str, Any]) -> tuple[int, str, int]:
-    """(amount per period in minor units, interval, interval count) from the items."""
-    items = ((subscription.get("items") or {}).get("data")) or []
-    amount, interval, count = 0, "month", 1
-    for index, item in enumerate(items):
-        price = item.get("price") or item.get("plan") or {}
-        unit = price.get("unit_amount", price.get("amount"))
-        amount += int_or_zero(unit) * int_or_zero(item.get("quantity", 1) or 1)
-        recurring = price.get("recurring") or price
-        if index == 0:
-            interval = str(recurring.get("interval") or "month")
-            count = int_or_zero(recurring.get("interval_count")) or 1
-    return amount, interval, count
+_FINAL = frozenset({"canceled", "incomplete_expired", COMPLETED})
+
+
+def status_rank(subscription: dict[str, Any]) -> int:
+    """Within one second, an ending outranks anything else: it cannot be undone."""
+    return 1 if subscription.get("status") in _FINAL else 0
+
+
+def _state_rank(state: ObjectState | None) -> int:
+    return int_or_zero(state.state.get("rank")) if state else 0
+
+
+def _remember_applied(ctx: SyncContext, subscription_id: str, as_of: int, status: str) -> None:
+    """The event time (and ending rank) of the newest state applied to this subscription,
+    for the guard used when no fresh object can be read."""
+    state = ctx.objects.get(subscription_id)
+    rank = 1 if status in _FINAL else 0
+    if state is not None and not is_newer(state, as_of, rank, _state_rank(state)):
+        return
+    ctx.objects.put(subscription_id, ObjectState(SUBSCRIPTION, as_of, {"rank": rank}))
+
+
+def _tiers_of(ctx: SyncContext) -> TiersOf:
+    """Reads a tiered price's tiers (Stripe includes them only when expanded)."""
+
+    def tiers_of(price: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        price_id = price.get("id")
+        if ctx.stripe is None or not isinstance(price_id, str):
+            raise ValueError(f"price {price_id} is tiered but its tiers cannot be read")
+        tiers = ctx.stripe.price(price_id).get("tiers")
+        return tiers if isinstance(tiers, list) else []
+
+    return tiers_of
 
 
 def _period_end(subscription: dict[str, Any]) -> int | None:
@@ -104,8 +130,16 @@ def _period_end(subscription: dict[str, Any]) -> int | None:
 
 
 def apply_subscription(
-    ctx: SyncContext, subscription: dict[str, Any], key_hint: str | None = None
+    ctx: SyncContext,
+    subscription: dict[str, Any],
+    key_hint: str | None = None,
+    *,
+    as_of: int | None = None,
 ) -> str:
+    """Write one subscription state to its Caspio row and the customer's totals.
+
+    `as_of`: the `created` of the event that brought it; remembered for the event-time guard
+    of later events whose object cannot be re-read."""
     subscription_id: str = subscription["id"]
     sub_key = subscription_key(
         ctx, subscription_id, meta(subscription, SUBSCRIPTION_KEY_META) or key_hint
@@ -116,7 +150,8 @@ def apply_subscription(
     cust_key = customer_key(
         ctx, stripe_id(subscription.get("customer")), meta(subscription, CUSTOMER_KEY_META)
     )
-    amount, interval, count = _charge(subscription)
+    charge = current_charge(subscription, _tiers_of(ctx))
+    amount, interval, count = charge.amount_minor, charge.interval, charge.interval_count
     currency = currency_of(subscription)
     status = subscription.get("status")
     if not isinstance(status, str) or not status:
@@ -149,6 +184,8 @@ def apply_subscription(
     )
     ctx.writer.update(SUBSCRIPTIONS, "SubscriptionKey", sub_key, values)
     _save_record(ctx, record)
+    if as_of is not None:
+        _remember_applied(ctx, subscription_id, as_of, status)
     return DONE
 
 

@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import stripe
+
 from caspio_client import CallMeter, Where
 from caspio_client.errors import CaspioAlreadyExists, CaspioServerError
 
@@ -93,6 +95,13 @@ class FakeCaspio:
         return sum(1 for method, _t, _b in self.calls if method in ("POST", "PUT"))
 
 
+def _missing(kind: str, object_id: str) -> stripe.InvalidRequestError:
+    """What stripe-python raises for Stripe's 404 `resource_missing`."""
+    return stripe.InvalidRequestError(
+        f"No such {kind}: '{object_id}'", "id", code="resource_missing", http_status=404
+    )
+
+
 class FakeStripe:
     """StripeReader over dicts (the objects' current state), counting calls."""
 
@@ -101,14 +110,26 @@ class FakeStripe:
         self.customers: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, list[dict[str, Any]]] = {}  # invoice id -> invoice payments
         self.charges: dict[str, list[dict[str, Any]]] = {}  # payment intent id -> charges
+        self.prices: dict[str, dict[str, Any]] = {}  # price id -> price with its tiers
+        self.deleted_customers: set[str] = set()  # answered with 404, as Stripe does
         self.calls: Counter[str] = Counter()
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         self.calls["subscriptions.retrieve"] += 1
+        if subscription_id not in self.subscriptions:
+            raise _missing("subscription", subscription_id)
         return copy.deepcopy(self.subscriptions[subscription_id])
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        self.calls["prices.retrieve"] += 1
+        if price_id not in self.prices:
+            raise _missing("price", price_id)
+        return copy.deepcopy(self.prices[price_id])
 
     def customer(self, customer_id: str) -> dict[str, Any]:
         self.calls["customers.retrieve"] += 1
+        if customer_id in self.deleted_customers:
+            raise _missing("customer", customer_id)
         return copy.deepcopy(self.customers.get(customer_id, {"id": customer_id, "metadata": {}}))
 
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
@@ -123,7 +144,6 @@ class FakeStripe:
             for p in payments
             if (p.get("payment") or {}).get("payment_intent", {}).get("id") == payment_intent_id
         ]
-
 
     def charges_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
         self.calls["charges.list"] += 1
