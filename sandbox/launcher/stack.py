@@ -43,7 +43,7 @@ _log = logging.getLogger("sandbox.launcher")
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"bridge": 8001, "caspio": 8101, "stripe": 8201}
 STATE_FILE = "sandbox.json"
-SETTLE_TIMEOUT = 15.0
+SETTLE_TIMEOUT = 30.0
 CREATED_FILES = ("caspio.sqlite", "bridge.sqlite", "bridge.sqlite-wal", "bridge.sqlite-shm")
 
 
@@ -98,6 +98,7 @@ class Sandbox:
         self._state: dict[str, Any] = {}
         self._scenarios: Any = None
         self._stopped = False
+        self._saving = threading.Lock()  # pages settle, and so save, concurrently
 
     # ------------------------------------------------------------------ start
 
@@ -320,6 +321,9 @@ class Sandbox:
                 return False
             # Handlers may have made Stripe calls that sent new events meanwhile.
             if self.stripe.dispatcher.pending() == 0:
+                # Caspio's file is always current; keep Stripe's as current, so that even
+                # a killed sandbox resumes with both sides agreeing.
+                self._save_stripe()
                 return True
 
     def scenarios(self) -> list[tuple[str, str]]:
@@ -336,6 +340,11 @@ class Sandbox:
 
             self._scenarios = ScenarioBook.load()
         return self._scenarios
+
+    def _save_stripe(self) -> None:
+        assert self.stripe is not None
+        with self._saving:
+            persistence.save(self.stripe, self.data_dir / "stripe.state")
 
     # ------------------------------------------------------------------ stop
 
@@ -359,6 +368,6 @@ class Sandbox:
         if self.stripe is not None:
             self.stripe.close()
             if save:
-                persistence.save(self.stripe, self.data_dir / "stripe.state")
+                self._save_stripe()
         if self.services is not None and self.services.store is not None:
             self.services.store.dispose()

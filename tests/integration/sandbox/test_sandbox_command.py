@@ -46,7 +46,7 @@ class Running:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=30)
+        code = self.process.wait(timeout=60)
         while (line := self.lines.get(timeout=5)) is not None:
             self.output.append(line)
         return code
@@ -58,17 +58,17 @@ def test_starts_prints_one_url_stops_on_ctrl_c_and_resumes(tmp_path):
                     "--stripe-port", "0")
     try:
         url = first.wait_for(URL_LINE).group(1)
-        home = requests.get(url, timeout=10)
+        home = requests.get(url, timeout=60)
         assert home.status_code == 200 and "caspio-stripe sandbox" in home.text
-        form = requests.get(url + "register", timeout=10).text
+        form = requests.get(url + "register", timeout=60).text
         assert 'value="gold-monthly"' in form and 'value="platinum-yearly"' in form
         submitted = requests.post(url + "register", data={
             "CustomerKey": "kept-1", "Name": "Kept", "Email": "kept@example.com",
-            "PlanKey": "silver-weekly"}, allow_redirects=False, timeout=10)
+            "PlanKey": "silver-weekly"}, allow_redirects=False, timeout=60)
         assert submitted.status_code == 303
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/signup/[0-9a-f-]{36}",
                             submitted.headers["Location"])
-        clock_before = requests.post(url + "clock", data={"step": "week"}, timeout=30)
+        clock_before = requests.post(url + "clock", data={"step": "week"}, timeout=60)
         assert clock_before.status_code == 200
         moved_to = re.search(r'id="clock-now">([^<]+)<', clock_before.text).group(1)
     finally:
@@ -82,7 +82,7 @@ def test_starts_prints_one_url_stops_on_ctrl_c_and_resumes(tmp_path):
         resumed_url = second.wait_for(URL_LINE).group(1)
         assert resumed_url == url  # the ports of the first run are remembered
         assert any("Resumed the sandbox" in line for line in second.output)
-        page = requests.get(url + "subscriptions", timeout=30).text
+        page = requests.get(url + "subscriptions", timeout=60).text
         assert "kept-1" in page
         assert re.search(r'id="clock-now">([^<]+)<', page).group(1) == moved_to
     finally:
