@@ -7,8 +7,9 @@ from flask import Flask
 from connector.services import Services, build_services
 from connector.settings import Settings
 from connector.web import health, stripe_webhooks
+from connector.web.extension import EXTENSION_KEY, services_of
 
-EXTENSION_KEY = "caspio_stripe"
+__all__ = ["create_app", "services_of"]
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Flask:
@@ -20,8 +21,3 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Flask
     app.register_blueprint(stripe_webhooks.blueprint)
     return app
 
-
-def services_of(app: Flask) -> Services:
-    services = app.extensions[EXTENSION_KEY]
-    assert isinstance(services, Services)
-    return services

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from caspio_client import CaspioClient
 from connector.metrics import BridgeMetrics
 from connector.readiness import Readiness, store_check
 from connector.settings import Settings
+from connector.store import Store
 from connector.stripe_gateway import StripeGateway
+from mappings import Mapping
 
 
 def build_caspio_client(settings: Settings) -> CaspioClient:
@@ -32,14 +33,15 @@ def build_stripe_gateway(settings: Settings) -> StripeGateway:
 class Services:
     """Everything a request or command needs, built once from the settings.
 
-    `store` and `mapping` are filled in by `build_services`; tests pass their own.
+    `store` and `mapping` are filled in by `build_services`; tests pass their own. Left
+    None, they are opened on first use (`connector.sync.runtime.store_of`, `mapping_of`).
     """
 
     settings: Settings
     caspio: CaspioClient
     stripe: StripeGateway
-    store: Any = None
-    mapping: Any = None
+    store: Store | None = None
+    mapping: Mapping | None = None
     #: Prometheus metrics of this app (its own registry); see docs/contracts.md.
     metrics: BridgeMetrics = field(default_factory=BridgeMetrics)
     #: Named checks behind /readyz; register more with `readiness.register(name, check)`.
@@ -62,7 +64,7 @@ class Services:
         if status == 429:
             self.metrics.rate_limit_wait("caspio", wait_seconds)
 
-    def _store(self) -> Any:
+    def _store(self) -> Store:
         from connector.sync.runtime import store_of
 
         return store_of(self)
@@ -74,7 +76,6 @@ def build_services(settings: Settings) -> Services:
     Raises `mappings.MappingError` for a bad mapping file and SQLAlchemy's errors for a
     store that cannot be opened; commands turn both into one line.
     """
-    from connector.store import Store
     from mappings import load_mapping
 
     mapping = load_mapping(settings.bridge_mapping)

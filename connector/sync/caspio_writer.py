@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from caspio_client import where as w
@@ -30,11 +30,16 @@ class CaspioTables(Protocol):
     """The part of `caspio_client.CaspioClient` the writer uses."""
 
     def select(
-        self, table: str, where: Any = ..., fields: Any = ..., **kwargs: Any
+        self,
+        table: str,
+        where: w.Where | None = ...,
+        fields: Sequence[str] | None = ...,
+        order_by: str = ...,
+        page_size: int = ...,
     ) -> Iterator[dict[str, Any]]: ...
-    def get_one(self, table: str, where: Any) -> dict[str, Any] | None: ...
+    def get_one(self, table: str, where: w.Where) -> dict[str, Any] | None: ...
     def insert(self, table: str, values: Mapping[str, Any]) -> dict[str, Any]: ...
-    def update(self, table: str, where: Any, values: Mapping[str, Any]) -> int: ...
+    def update(self, table: str, where: w.Where, values: Mapping[str, Any]) -> int: ...
 
 
 class MissingCaspioRow(BridgeError, LookupError):

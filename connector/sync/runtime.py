@@ -8,7 +8,7 @@ BRIDGE_DATABASE_URL and migrated).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.store import Store
 from connector.sync.context import SyncContext
@@ -16,20 +16,23 @@ from connector.sync.dispatch import EventDispatcher
 from connector.sync.stripe_reader import GatewayStripeReader
 from connector.sync.worker import BackgroundWorker, Worker
 
+if TYPE_CHECKING:
+    from connector.services import Services
+    from mappings import Mapping
+
 _opening = threading.Lock()
 
 
-def store_of(services: Any) -> Store:
+def store_of(services: Services) -> Store:
     """The services' store, opened (and migrated) on first use."""
     if services.store is None:
         with _opening:
             if services.store is None:
                 services.store = Store.from_url(services.settings.bridge_database_url)
-    store: Store = services.store
-    return store
+    return services.store
 
 
-def mapping_of(services: Any) -> Any:
+def mapping_of(services: Services) -> Mapping:
     if services.mapping is None:
         from mappings import load_mapping
 
@@ -37,7 +40,7 @@ def mapping_of(services: Any) -> Any:
     return services.mapping
 
 
-def build_dispatcher(services: Any) -> EventDispatcher:
+def build_dispatcher(services: Services) -> EventDispatcher:
     context = SyncContext.build(
         store_of(services),
         services.caspio,
@@ -50,12 +53,12 @@ def build_dispatcher(services: Any) -> EventDispatcher:
     return EventDispatcher(context)
 
 
-def build_worker(services: Any, **options: Any) -> Worker:
+def build_worker(services: Services, **options: Any) -> Worker:
     options.setdefault("metrics", getattr(services, "metrics", None))
     return Worker(store_of(services), build_dispatcher(services), **options)
 
 
-def start_background_worker(services: Any, **options: Any) -> BackgroundWorker:
+def start_background_worker(services: Services, **options: Any) -> BackgroundWorker:
     """The worker `serve` runs in a thread; call `.stop()` on shutdown. Registers the
     `worker` readiness check (thread alive, heartbeat recent) when the services have one."""
     from connector.readiness import worker_check

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from connector.metrics import CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from connector.services import Services
+from connector.web.extension import current_services as _services
 
 blueprint = Blueprint("health", __name__)
-
-
-def _services() -> Services:
-    from connector.app import services_of
-
-    return services_of(current_app)
 
 
 @blueprint.get("/healthz")

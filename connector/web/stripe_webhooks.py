@@ -18,9 +18,9 @@ from connector.sync.dispatch import HANDLED_TYPES
 from connector.sync.inbox import EventEnvelope, Inbox, InvalidEvent
 from connector.sync.runtime import store_of
 from connector.sync.signature import SignatureError, verify
+from connector.web.extension import EXTENSION_KEY
 
 MAX_BODY_BYTES = 1024 * 1024
-EXTENSION_KEY = "caspio_stripe"
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("stripe_webhooks", __name__)
