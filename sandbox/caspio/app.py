@@ -54,7 +54,7 @@ from sandbox.caspio.errors import (
     unauthorized,
 )
 from sandbox.caspio.faults import CallMeter, FaultInjector, FaultSettings
-from sandbox.caspio.http_answers import Answer, json_body, json_response
+from sandbox.caspio.http_answers import Answer, json_body, json_response, with_reason_phrase
 from sandbox.caspio.outgoing_webhooks import WebhookRegistry
 from sandbox.caspio.store import CaspioStore
 from sandbox.caspio.token_endpoint import token_answer
@@ -198,11 +198,14 @@ class CaspioEmulator:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         if self.datapages is not None and request.path.startswith("/dp/"):
-            return self.datapages.handle(request)(environ, start_response)
-        response = self.handle(request)
+            response = self.datapages.handle(request)
+        else:
+            response = self.handle(request)
+        with_reason_phrase(response)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        """One REST call; the status line keeps werkzeug's phrase (see ``__call__``)."""
         request_id = str(uuid.uuid4())
         adapter = _URL_MAP.bind_to_environ(request.environ)
         try:

@@ -142,11 +142,45 @@ def format_datetime(value: dt.datetime) -> str:
 # ---------------------------------------------------------------- values written in JSON
 
 
+# SQL Server's varchar-to-bit conversion: 'true'/'false' (any case) and '1'/'0'; not 'yes'.
+_TRUE_TEXT = ("true", "1")
+_FALSE_TEXT = ("false", "0")
+
+
+def _from_text(kind: str, field_name: str, text: str) -> Any:
+    """A JSON string for a number, currency or yes/no field, converted as Caspio converts
+    it (``"7"``, ``" 12.50 "``, ``"true"``); None for a blank string; InvalidInputValue
+    for text that is no such value."""
+    stripped = text.strip()
+    if stripped == "":
+        return None
+    if kind == "bool":
+        lowered = stripped.lower()
+        if lowered in _TRUE_TEXT:
+            return True
+        if lowered in _FALSE_TEXT:
+            return False
+        raise invalid_value([field_name])
+    try:
+        number = Decimal(stripped)
+    except InvalidOperation:
+        raise invalid_value([field_name]) from None
+    if not number.is_finite():
+        raise invalid_value([field_name])
+    return number
+
+
 def to_storage(spec: TypeSpec, field_name: str, value: Any) -> Any:
-    """Check a value from a request body and return what goes into SQLite."""
-    if value is None:
-        return 0 if spec.kind == "bool" else None
+    """Check a value from a request body and return what goes into SQLite.
+
+    Numbers, currency and yes/no may also come as JSON strings, as Caspio's own clients
+    (its n8n node) send them; Caspio converts those and so does the emulator.
+    """
     kind = spec.kind
+    if isinstance(value, str) and kind in ("number", "integer", "currency", "bool"):
+        value = _from_text(kind, field_name, value)
+    if value is None:
+        return 0 if kind == "bool" else None
     if kind == "text":
         return _text_value(spec, field_name, value)
     if kind == "bool":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -19,6 +20,17 @@ class Answer:
     status: int
     body: Any = None  # JSON value; None means an empty body
     headers: dict[str, str] | None = None
+
+
+def with_reason_phrase(response: Response) -> Response:
+    """``201 Created``, not werkzeug's ``201 CREATED``: the phrase IIS (Caspio) sends."""
+    code = response.status_code
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        return response
+    response.status = f"{code} {phrase}"
+    return response
 
 
 def json_response(answer: Answer) -> Response:

@@ -1,6 +1,8 @@
 """The ``q.*`` query parameters of the records endpoints, with Caspio's defaults and bounds.
 
-- names are case-insensitive (``q.orderby`` works) and ``where`` is accepted for ``q.where``;
+- names are case-insensitive (``q.orderby`` works) and every one may come without its
+  ``q.`` prefix (``where``, ``select``, ``pageSize``, …, as Caspio's own n8n node sends
+  them); when both forms are present the ``q.`` one wins;
 - ``q.limit``: default 100, at most 1000 (a larger value is clamped to 1000, the reading of
   the spec's "max = 1000"; zero or negative is a 400);
 - ``q.pageNumber``/``q.pageSize``: when either is present ``q.limit`` is ignored, the page
@@ -36,16 +38,33 @@ class RecordQuery:
     pagination_info: bool
 
 
+QUERY_PARAMETERS = (
+    "q.select",
+    "q.where",
+    "q.groupby",
+    "q.orderby",
+    "q.limit",
+    "q.pagenumber",
+    "q.pagesize",
+    "q.getpaginationinfo",
+)
+
+
 def lower_keys(args: Mapping[str, str]) -> dict[str, str]:
-    """Caspio's parameter names are case-insensitive; the first value of a name wins."""
+    """Caspio's parameter names are case-insensitive; the first value of a name wins; an
+    unprefixed name (``where``, ``pageSize``) stands for its ``q.`` form."""
     lowered: dict[str, str] = {}
     for key, value in args.items():
         lowered.setdefault(key.lower(), value)
+    for name in QUERY_PARAMETERS:
+        bare = name[len("q."):]
+        if name not in lowered and bare in lowered:
+            lowered[name] = lowered[bare]
     return lowered
 
 
 def where_text(params: Mapping[str, str]) -> str | None:
-    """``q.where`` or its alias ``where``; blank counts as missing."""
+    """``q.where`` (or ``where``, folded in by :func:`lower_keys`); blank is missing."""
     text = params.get("q.where")
     if text is None:
         text = params.get("where")
