@@ -1,4 +1,4 @@
-"""Small builders shared by the part-2 emulator tests (all through stripe-python)."""
+"""Small builders shared by the flow tests (all through stripe-python)."""
 
 from __future__ import annotations
 

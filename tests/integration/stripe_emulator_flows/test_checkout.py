@@ -293,7 +293,7 @@ def test_completed_event_reaches_a_webhook_endpoint_signed(stripe_client, stripe
     try:
         stripe_emulator.emulator.add_webhook_endpoint(
             f"http://127.0.0.1:{server.server_port}/hook",
-            secret="whsec_part2",
+            secret="whsec_flows",
             events=["checkout.session.completed"],
         )
         client = stripe_client
@@ -307,7 +307,7 @@ def test_completed_event_reaches_a_webhook_endpoint_signed(stripe_client, stripe
         thread.join(5)
     assert len(received) == 1
     body, signature = received[0]
-    event = stripe.Webhook.construct_event(body, signature, "whsec_part2")
+    event = stripe.Webhook.construct_event(body, signature, "whsec_flows")
     assert event.type == "checkout.session.completed"
     assert event.data.object.id == session.id
     assert event.data.object.subscription
