@@ -14,7 +14,8 @@ In tests::
 
 or the pytest fixtures ``caspio_emulator`` / ``fresh_caspio_emulator``
 (``sandbox.caspio.pytest_plugin``). Standalone: ``python -m sandbox.caspio --port 8711``.
-Behaviour and the choices made where Caspio is undocumented: ``sandbox.caspio.app`` and
+Behaviour, what clients may send and where it differs from Caspio: ``sandbox/caspio/README.md``;
+the choices made where Caspio is undocumented: ``sandbox.caspio.app`` and
 ``sandbox.caspio.errors``.
 """
 
