@@ -7,6 +7,7 @@ bridge itself never imports the emulators (docs/contracts.md).
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -46,6 +47,9 @@ def group(ctx: click.Context, data_dir: Path, reset: bool, bridge_port: int | No
         return
     from sandbox.launcher.stack import Sandbox, SandboxError, SandboxOptions
 
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # The store's migrations are news to an operator, not to someone trying the product.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     started = time.monotonic()
     options = SandboxOptions(
         data_dir=data_dir, reset=reset,

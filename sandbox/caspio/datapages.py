@@ -156,8 +156,9 @@ class DataPages:
         return self._render("home.html", message=request.args.get("message", ""))
 
     def _plans(self) -> list[dict[str, Any]]:
+        # A pay plan has a Stripe product but no fixed price: "synced" is what counts.
         return [row for row in self._rows("Billing_Plans", w.eq("Active", True),
-                                          order_by="PK_ID") if row.get("StripePriceID")]
+                                          order_by="PK_ID") if row.get("SyncStatus") == "synced"]
 
     def _page_register(self, request: Request) -> Response:
         """The Submission Form: insert a Billing_Subscriptions row, then the destination."""
@@ -295,10 +296,16 @@ def when(value: object) -> str:
 
 
 def plan_label(plan: Mapping[str, Any]) -> str:
+    """How the form's drop-down names a plan: "Gold monthly: 40.00 USD / month"."""
+    currency = plan.get("Currency") or "usd"
+    if plan.get("PlanType") == "payplan":
+        parts = plan.get("Installments") or "several"
+        return (f"{plan.get('Name')}: {money(plan.get('Balance'), currency)} "
+                f"in {parts} payments")
     every = plan.get("BillingInterval") or ""
     count = plan.get("IntervalCount") or 1
     period = every if count == 1 else f"{count} {every}s"
-    label = f"{plan.get('Name')}: {money(plan.get('Amount'), plan.get('Currency') or 'usd')}"
+    label = f"{plan.get('Name')}: {money(plan.get('Amount'), currency)}"
     return f"{label} / {period}" if period else label
 
 

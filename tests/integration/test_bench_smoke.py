@@ -6,7 +6,7 @@ benchmarks' printed tables (bench/README.md), not asserted here.
 
 from __future__ import annotations
 
-from bench import plan_sync, renewals, webhook_ingest
+from bench import plan_sync, renewals, sandbox_startup, webhook_ingest
 
 
 def test_webhook_ingest_runs_and_reports_its_figures(capsys):
@@ -28,3 +28,9 @@ def test_plan_sync_runs_and_reports_its_figures(capsys):
     for sync in ("first", "second"):
         assert set(plan_sync.PASS_KEYS) <= set(figures[sync])
     assert "second (no-op) sync" in capsys.readouterr().out
+
+
+def test_sandbox_startup_runs_and_reports_its_figures(capsys):
+    figures = sandbox_startup.main(["--runs", "1"])
+    assert set(sandbox_startup.KEYS) <= set(figures)
+    assert "fresh start to URL" in capsys.readouterr().out

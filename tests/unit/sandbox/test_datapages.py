@@ -6,7 +6,7 @@ import pytest
 from werkzeug.test import Client
 
 from sandbox.caspio.app import CaspioEmulator
-from sandbox.caspio.datapages import DataPages, money, shows_retry
+from sandbox.caspio.datapages import DataPages, money, plan_label, shows_retry
 
 
 @pytest.fixture
@@ -88,3 +88,12 @@ def _all():
     from sandbox.caspio.query_params import parse_record_query
 
     return parse_record_query({}, "v3")
+
+
+def test_plan_labels_name_the_price_and_period_or_the_installments():
+    assert plan_label({"Name": "Gold", "Amount": 40, "Currency": "usd",
+                       "BillingInterval": "month", "IntervalCount": 1}) == "Gold: 40.00 USD / month"
+    assert plan_label({"Name": "Gold", "Amount": 40, "BillingInterval": "week",
+                       "IntervalCount": 2}) == "Gold: 40.00 USD / 2 weeks"
+    assert plan_label({"Name": "Course", "PlanType": "payplan", "Balance": 300,
+                       "Installments": 3}) == "Course: 300.00 USD in 3 payments"
