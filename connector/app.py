@@ -6,7 +6,7 @@ from flask import Flask
 
 from connector.services import Services, build_services
 from connector.settings import Settings
-from connector.web import health, stripe_webhooks
+from connector.web import health, portal, retry, stripe_webhooks
 from connector.web.extension import EXTENSION_KEY, services_of
 
 __all__ = ["create_app", "services_of"]
@@ -19,5 +19,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Flask
     app.extensions[EXTENSION_KEY] = services or build_services(settings)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(stripe_webhooks.blueprint)
+    app.register_blueprint(retry.blueprint)
+    app.register_blueprint(portal.blueprint)
     return app
 

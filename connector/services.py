@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from caspio_client import CaspioClient
 from connector.metrics import BridgeMetrics
@@ -11,6 +12,9 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.stripe_gateway import StripeGateway
 from mappings import Mapping
+
+if TYPE_CHECKING:
+    from connector.links.retry_links import RetryLinks
 
 
 def build_caspio_client(settings: Settings) -> CaspioClient:
@@ -46,6 +50,8 @@ class Services:
     metrics: BridgeMetrics = field(default_factory=BridgeMetrics)
     #: Named checks behind /readyz; register more with `readiness.register(name, check)`.
     readiness: Readiness = field(default_factory=Readiness)
+    #: The invoice handlers' Retry-link hook (connector.links.retry_links.RetryLinks).
+    retry_links: RetryLinks | None = None
 
     def __post_init__(self) -> None:
         self.metrics.watch_calls("caspio", self.caspio.meter.snapshot)
@@ -76,6 +82,7 @@ def build_services(settings: Settings) -> Services:
     Raises `mappings.MappingError` for a bad mapping file and SQLAlchemy's errors for a
     store that cannot be opened; commands turn both into one line.
     """
+    from connector.links.wiring import build_retry_links
     from mappings import load_mapping
 
     mapping = load_mapping(settings.bridge_mapping)
@@ -87,4 +94,5 @@ def build_services(settings: Settings) -> Services:
         store=store,
         mapping=mapping,
     )
+    services.retry_links = build_retry_links(settings, store)
     return services

@@ -117,6 +117,34 @@ key_cache = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Retry links for failed payments (connector.links): one row per issued link, the token kept
+# only as its SHA-256 hash. state: available -> used (claimed by a POST) -> succeeded |
+# failed; available -> replaced (a newer link) | closed (void, gone) | succeeded (paid).
+retry_links = sa.Table(
+    "bridge_retry_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("invoice_id", sa.String(255), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),  # the invoice's attempt_count
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float),
+    sa.Column("reason", sa.Text),  # the decline shown on the confirmation page
+)
+sa.Index("ix_bridge_retry_links_invoice", retry_links.c.invoice_id)
+
+# Fixed-window request counters of the Retry and portal links: (scope:window:key) -> count,
+# shared by every bridge process on this store.
+rate_limits = sa.Table(
+    "bridge_rate_limits",
+    metadata,
+    sa.Column("bucket", sa.String(255), primary_key=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+sa.Index("ix_bridge_rate_limits_window", rate_limits.c.window_start)
+
 
 def engine_url(url: str) -> str:
     """`postgresql://` and `postgres://` use the psycopg 3 driver."""

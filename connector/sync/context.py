@@ -18,12 +18,22 @@ from connector.sync.subscription_records import SubscriptionRecords
 
 
 class RetryLinks(Protocol):
-    """Issues the one-time RetryURL for a failed invoice (the retry feature provides it).
+    """The Retry feature's hook (`connector.links.retry_links.RetryLinks`).
 
-    Deterministic per (invoice, attempt) so that replaying an event writes the same link,
-    and each new failed attempt gets a fresh one."""
+    Called by the invoice handler with each payment outcome; returns the Billing_Payments
+    fields to add to the handler's write: on a failure of an open invoice a fresh one-time
+    `RetryURL` with `RetryStatus=available` (once per attempt_count), on success
+    `RetryStatus=succeeded` for an invoice that ever had a link, else nothing. `row` is
+    what the handler is about to write (CustomerKey, FailureMessage…)."""
 
-    def issue(self, invoice_id: str, attempt: int) -> str: ...
+    def payment_fields(
+        self,
+        ctx: SyncContext,
+        invoice: dict[str, Any],
+        status: str,
+        attempt: int,
+        row: dict[str, Any],
+    ) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import shapes
-from .cards import AUTHENTICATION_FAILED, AUTHENTICATION_REQUIRED, Card, Decline
+from .cards import AUTHENTICATION_FAILED, AUTHENTICATION_REQUIRED, EXPIRED, Card, Decline
 from .periods import DAY
 
 if TYPE_CHECKING:
@@ -140,14 +141,14 @@ def confirm(
     ``authentication_required``, as Stripe's test card 4000 0025 0000 3155 is.
     """
     card = card_of(em, payment_method)
-    decline = card.charge_decline
+    now = em.clock.now()
+    decline = card.charge_decline or _expiry_decline(payment_method, now)
     if decline is None and card.requires_authentication and not authenticated:
         if not off_session:
             require_action(em, pi, payment_method)
             return None, None
         decline = AUTHENTICATION_REQUIRED
     manual = pi["capture_method"] == "manual"
-    now = em.clock.now()
     charge_id = em.ids.new("ch")
     captured = decline is None and not manual
     charge = shapes.new(
@@ -231,6 +232,17 @@ def fail_authentication(em: StripeEmulator, pi: Obj) -> None:
     pi["last_payment_error"] = payment_error(em, AUTHENTICATION_FAILED, None, pm)
     pi["last_payment_error"]["type"] = "invalid_request_error"
     em.bus.emit("payment_intent.payment_failed", pi)
+
+
+def _expiry_decline(payment_method: Obj, now: int) -> Decline | None:
+    """A card is good through the last day of its expiry month; after that Stripe's
+    `expired_card` decline (so a renewal can fail on a card that worked at sign-up)."""
+    card = payment_method.get("card") or {}
+    month, year = card.get("exp_month"), card.get("exp_year")
+    if not isinstance(month, int) or not isinstance(year, int):
+        return None
+    today = datetime.fromtimestamp(now, tz=timezone.utc)
+    return EXPIRED if (year, month) < (today.year, today.month) else None
 
 
 def payment_error(

@@ -194,13 +194,10 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     if status_moves:
         values["Status"] = new_status
         values["NextAttemptAt"] = from_unix(invoice.get("next_payment_attempt"))
-        if (
-            new_status == "failed"
-            and ctx.retry_links is not None
-            and invoice.get("status") == "open"
-        ):
-            values["RetryURL"] = ctx.retry_links.issue(invoice_id, attempts)
-            values["RetryStatus"] = "available"
+    if ctx.retry_links is not None and (status_moves or new_status == "succeeded"):
+        # RetryURL/RetryStatus (connector.links): a fresh link per failed attempt; paid by
+        # any route (even after a refund was applied first) ends every link of the invoice.
+        values.update(ctx.retry_links.payment_fields(ctx, invoice, new_status, attempts, values))
 
     ctx.writer.upsert(
         PAYMENTS,

@@ -151,5 +151,10 @@ class FakeStripe:
 
 
 class FakeRetryLinks:
-    def issue(self, invoice_id: str, attempt: int) -> str:
-        return f"http://127.0.0.1:8000/payments/{invoice_id}/retry?token=t{attempt}"
+    def payment_fields(self, ctx, invoice, status, attempt, row):
+        if status == "failed" and invoice.get("status") == "open":
+            return {
+                "RetryURL": f"http://127.0.0.1:8000/payments/{invoice['id']}/retry?token=t{attempt}",
+                "RetryStatus": "available",
+            }
+        return {}
