@@ -80,6 +80,7 @@ def command(days: int, since: int | None, live: bool, live_only: bool, dry_run: 
         metrics=services.metrics,
     )
     with ExitStack() as stack:
+        stack.callback(reconciler.store.dispose)  # closes pooled connections (PostgreSQL)
         bar: Any = None
 
         def start_bar(total: int) -> None:
