@@ -10,12 +10,14 @@ from typing import Any
 from flask import Flask
 
 from connector.settings import Settings
+from connector.store import Store
 from connector.sync.context import SyncContext
 from connector.sync.dispatch import HANDLED_TYPES, EventDispatcher
 from connector.sync.inbox import EventEnvelope, Inbox
 from connector.sync.signature import signature_header
 from connector.sync.worker import Worker
 from connector.web import stripe_webhooks
+from tests.fixtures import stripe_events as se
 from tests.unit.sync.fakes import FakeCaspio, FakeStripe
 
 WEBHOOK_SECRET = "whsec_harness"
@@ -128,3 +130,17 @@ def seed_caspio(caspio: FakeCaspio) -> None:
         {"SubscriptionKey": "SUBKEY-A", "CustomerKey": "CUST-A", "PlanKey": "gold"},
         {"SubscriptionKey": "SUBKEY-B", "CustomerKey": "CUST-A", "PlanKey": "course"},
     ]
+
+
+def customer_a_bridge(store: Store, *, now: int, **options: Any) -> Bridge:
+    """A Bridge over seeded Caspio rows whose Stripe knows customer cus_A (CUST-A), its
+    subscription sub_A (renewing 30 days after `now`) and invoice in_1's payment."""
+    bridge = Bridge(store, **options)
+    seed_caspio(bridge.caspio)
+    bridge.stripe.customers["cus_A"] = {
+        "id": "cus_A",
+        "metadata": {"caspio_customer_key": "CUST-A"},
+    }
+    bridge.stripe.subscriptions["sub_A"] = se.subscription("sub_A", period_end=now + 30 * 86400)
+    bridge.stripe.payments["in_1"] = [se.invoice_payment("in_1", "pi_1", "ch_1")]
+    return bridge

@@ -5,7 +5,7 @@ import pytest
 
 from connector.sync.inbox import DEAD
 from tests.fixtures import stripe_events as se
-from tests.unit.sync.harness import Bridge, seed_caspio
+from tests.unit.sync.harness import customer_a_bridge
 
 T = 1_800_000_000
 USD = {"currency": "usd"}  # Stripe always sends it; the shared builders leave it None
@@ -13,12 +13,7 @@ USD = {"currency": "usd"}  # Stripe always sends it; the shared builders leave i
 
 @pytest.fixture
 def bridge(store):
-    b = Bridge(store, max_attempts=2)
-    seed_caspio(b.caspio)
-    b.stripe.customers["cus_A"] = {"id": "cus_A", "metadata": {"caspio_customer_key": "CUST-A"}}
-    b.stripe.subscriptions["sub_A"] = se.subscription("sub_A", period_end=T + 30 * 86400)
-    b.stripe.payments["in_1"] = [se.invoice_payment("in_1", "pi_1", "ch_1")]
-    return b
+    return customer_a_bridge(store, now=T, max_attempts=2)
 
 
 def test_a_subscription_without_a_status_is_an_error_not_a_none_status(bridge):
