@@ -6,7 +6,7 @@ from flask import Flask
 
 from connector.services import Services, build_services
 from connector.settings import Settings
-from connector.web import health, portal, retry, stripe_webhooks
+from connector.web import caspio_webhooks, health, portal, retry, signup, stripe_webhooks
 from connector.web.extension import EXTENSION_KEY, services_of
 
 __all__ = ["create_app", "services_of"]
@@ -21,5 +21,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Flask
     app.register_blueprint(stripe_webhooks.blueprint)
     app.register_blueprint(retry.blueprint)
     app.register_blueprint(portal.blueprint)
+    app.register_blueprint(signup.blueprint)
+    app.register_blueprint(caspio_webhooks.blueprint)
     return app
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from caspio_client import where as w
@@ -140,6 +140,39 @@ class CaspioWriter:
             raise MissingCaspioRow(f"{table} has no row with {key_field} = {key!r}")
         self.memory.remember(table, key, changes)
         return UPDATED
+
+    def create(
+        self,
+        table: str,
+        key_field: str,
+        key: str,
+        values: Mapping[str, Any],
+        *,
+        when_exists: Collection[str],
+    ) -> str:
+        """Insert a row the Caspio app has not created (a customer first seen at sign-up).
+
+        When the row exists after all (the app made it, or a concurrent request won the
+        race on the unique key), only the `when_exists` fields are written to it, so the
+        app's own values (Email, Name) are never overwritten."""
+        wanted = wire_row({k: v for k, v in values.items() if k != UPDATED_AT})
+        try:
+            self.client.insert(
+                self.mapping.table(table),
+                self._caspio(table, {key_field: key, **wanted, UPDATED_AT: self._stamp()}),
+            )
+        except CaspioAlreadyExists:
+            return self.update(
+                table, key_field, key, {k: v for k, v in values.items() if k in when_exists}
+            )
+        self.memory.remember(table, key, {key_field: key, **wanted})
+        return INSERTED
+
+    def observe(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        """Record values just read from Caspio for fields the app also writes (Status,
+        RequestedAction), so that the next write of the bridge's own value is not skipped
+        as a repeat of what it wrote before."""
+        self.memory.remember(table, key, wire_row(values))
 
     def find_one(self, table: str, field: str, value: str) -> dict[str, Any] | None:
         """One row by a field value, in logical names (a counted read; callers cache it)."""

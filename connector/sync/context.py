@@ -36,6 +36,18 @@ class RetryLinks(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class ScheduleAttacher(Protocol):
+    """Gives a subscription the later phases its plan needs (sign-up provides it).
+
+    Called once the first period is paid (Checkout completed); idempotent, so a replayed
+    event changes nothing. Returns the subscription as it now is, or None when the plan
+    needs no schedule."""
+
+    def after_first_charge(
+        self, subscription: dict[str, Any], subscription_key: str
+    ) -> dict[str, Any] | None: ...
+
+
 @dataclass
 class SyncContext:
     writer: CaspioWriter
@@ -47,6 +59,7 @@ class SyncContext:
     retry_links: RetryLinks | None = None
     #: The app's metrics (connector.metrics); a private registry when none is given.
     metrics: BridgeMetrics = field(default_factory=BridgeMetrics)
+    schedules: ScheduleAttacher | None = None
 
     @classmethod
     def build(
@@ -58,6 +71,7 @@ class SyncContext:
         stripe: StripeReader | None = None,
         past_due_access: bool = True,
         retry_links: RetryLinks | None = None,
+        schedules: ScheduleAttacher | None = None,
         clock: Callable[[], float] = time.time,
         metrics: BridgeMetrics | None = None,
     ) -> SyncContext:
@@ -70,4 +84,5 @@ class SyncContext:
             past_due_access=past_due_access,
             retry_links=retry_links,
             metrics=metrics if metrics is not None else BridgeMetrics(),
+            schedules=schedules,
         )

@@ -55,6 +55,21 @@ class KeyCache:
                 except sa.exc.IntegrityError:
                     pass  # a concurrent put stored the same fact
 
+    def claim(self, kind: str, lookup: str, value: Any = True) -> bool:
+        """Store a fact only if none is stored: True for the first caller, False for every
+        later or concurrent one (the primary key decides; used to deduplicate deliveries)."""
+        text = json.dumps(value, sort_keys=True)
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    key_cache.insert().values(
+                        kind=kind, lookup=lookup, value=text, updated_at=self.clock()
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     def forget(self, kind: str, lookup: str) -> None:
         c = key_cache.c
         with self.store.transaction() as conn:

@@ -41,14 +41,20 @@ def mapping_of(services: Services) -> Mapping:
 
 
 def build_dispatcher(services: Services) -> EventDispatcher:
+    # Sign-up's schedules: imported here, as billing.provisioning builds on the sync path.
+    from connector.billing.provisioning import ScheduleMaker
+    from connector.sync.key_cache import KeyCache
+
+    store = store_of(services)
     context = SyncContext.build(
-        store_of(services),
+        store,
         services.caspio,
         mapping=mapping_of(services),
         stripe=GatewayStripeReader(services.stripe.client),
         past_due_access=services.settings.bridge_past_due_access,
         retry_links=getattr(services, "retry_links", None),
         metrics=getattr(services, "metrics", None),
+        schedules=ScheduleMaker(services.stripe, KeyCache(store)),
     )
     return EventDispatcher(context)
 

@@ -3,7 +3,9 @@
 The session names the Caspio row (metadata `caspio_subscription_key`, else
 `client_reference_id`); that link is cached so every later subscription event finds the row
 without a Caspio lookup. The subscription itself is re-fetched and applied like any
-`customer.subscription.*` event.
+`customer.subscription.*` event. The customer's row gets its StripeCustomerID (and is
+created when the app never made one). Checkout charged the first period only: a plan with an
+intro or installments then gets its schedule (`ctx.schedules`), and the row shows it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.sync.context import SyncContext
+from connector.sync.customer_rows import write_customer
 from connector.sync.handlers.common import DONE, IGNORED, event_object
 from connector.sync.handlers.subscriptions import (
     SUBSCRIPTIONS,
@@ -45,6 +48,7 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     customer = meta(session, CUSTOMER_KEY_META)
     if customer_id and customer:
         remember_customer_key(ctx, customer_id, customer)
+        write_customer(ctx, customer, {"StripeCustomerID": customer_id}, customer_id)
     if ctx.stripe is None:
         ctx.writer.update(
             SUBSCRIPTIONS, "SubscriptionKey", key, {"StripeSubscriptionID": subscription_id}
@@ -56,4 +60,10 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
             SUBSCRIPTIONS, "SubscriptionKey", key, {"StripeSubscriptionID": subscription_id}
         )
         return DONE
-    return apply_subscription(ctx, subscription, key_hint=key, as_of=int(event["created"]))
+    as_of = int(event["created"])
+    outcome = apply_subscription(ctx, subscription, key_hint=key, as_of=as_of)
+    if ctx.schedules is not None and subscription.get("status") in ("active", "trialing"):
+        scheduled = ctx.schedules.after_first_charge(subscription, key)
+        if scheduled is not None:
+            outcome = apply_subscription(ctx, scheduled, key_hint=key, as_of=as_of)
+    return outcome

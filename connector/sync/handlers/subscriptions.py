@@ -20,6 +20,7 @@ import stripe
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
+from connector.sync.customer_rows import write_customer
 from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_object, int_or_zero
 from connector.sync.handlers.payplan import payplan_progress
 from connector.sync.keys import (
@@ -183,13 +184,15 @@ def apply_subscription(
         }
     )
     ctx.writer.update(SUBSCRIPTIONS, "SubscriptionKey", sub_key, values)
-    _save_record(ctx, record)
+    _save_record(ctx, record, stripe_id(subscription.get("customer")))
     if as_of is not None:
         _remember_applied(ctx, subscription_id, as_of, status)
     return DONE
 
 
-def _save_record(ctx: SyncContext, record: SubscriptionRecord) -> None:
+def _save_record(
+    ctx: SyncContext, record: SubscriptionRecord, stripe_customer_id: str | None = None
+) -> None:
     """Store the record; when its value changed, rewrite the affected customers' totals.
 
     Totals are written before the record is stored: if a write fails the event is retried
@@ -205,12 +208,19 @@ def _save_record(ctx: SyncContext, record: SubscriptionRecord) -> None:
             ]
             if record.customer_key == customer:
                 records.append(record)
-            write_totals(ctx, customer, records)
+            own = stripe_customer_id if customer == record.customer_key else None
+            write_totals(ctx, customer, records, own)
     if previous != record:
         ctx.subscriptions.put(record)
 
 
-def write_totals(ctx: SyncContext, customer: str, records: list[SubscriptionRecord]) -> None:
+def write_totals(
+    ctx: SyncContext,
+    customer: str,
+    records: list[SubscriptionRecord],
+    stripe_customer_id: str | None = None,
+) -> None:
+    """The customer's totals; a customer without a row gets one (PRODUCT.md Customers)."""
     totals = customer_totals(r.value for r in records)
     if totals.left_out:
         log.warning(
@@ -227,7 +237,7 @@ def write_totals(ctx: SyncContext, customer: str, records: list[SubscriptionReco
     else:
         values["AvgMonthlyTotal"] = Decimal(0)
         values["AvgYearlyTotal"] = Decimal(0)
-    ctx.writer.update(CUSTOMERS, "CustomerKey", customer, values)
+    write_customer(ctx, customer, values, stripe_customer_id)
 
 
 def mark_completed(

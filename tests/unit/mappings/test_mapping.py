@@ -17,7 +17,8 @@ PRODUCT_TABLES = {
         "ActiveSubscriptions PortalURL UpdatedAt"
     ),
     "Billing_Subscriptions": (
-        "SubscriptionKey CustomerKey PlanKey Email Name InitialBillingEnd InitialAmount Status "
+        "SubscriptionKey CustomerKey PlanKey Email Name InitialBillingEnd InitialAmount "
+        "RequestedAction Status "
         "AccessActive StripeSubscriptionID StripeScheduleID CheckoutURL StartedAt "
         "CurrentPeriodEnd CanceledAt BalanceRemaining InstallmentsPaid MonthlyValue YearlyValue "
         "LastError UpdatedAt"
