@@ -43,9 +43,11 @@ background:#0a6cff;color:#fff;cursor:pointer} .kind-declined h1,.kind-invalid h1
 
 
 def security_headers(response: Response, frame_origins: tuple[str, ...]) -> Response:
-    """No caching, no referrer (the token is in the address), frames only from the app."""
+    """No caching, no referrer to other sites (the token is in the address), frames only
+    from the app. `same-origin`, not `no-referrer`: with the latter browsers send
+    `Origin: null` on the Confirm form's POST, which the origin check must refuse."""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     ancestors = " ".join(["'self'", *frame_origins])
     response.headers["Content-Security-Policy"] = (

@@ -36,7 +36,7 @@ def test_expired_card_renewal_then_get_then_declined_post_then_portal_then_paid(
     assert "The card has expired." in page.text or "Your card has expired." in page.text
     assert 'id="confirm"' in page.text
     assert page.headers["Cache-Control"] == "no-store"
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Referrer-Policy"] == "same-origin"
     assert bridge.pay_calls() == before
     assert bridge.stripe.v1.invoices.retrieve(invoice_id).status == "open"
 
