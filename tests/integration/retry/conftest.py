@@ -62,6 +62,8 @@ class Bridge:
     clock: Clock
     sub_key: str
     app: Any
+    page_origin: str = ""
+    page_html: list[str] = field(default_factory=lambda: [""])
     customer_id: str = ""
     subscription_id: str = ""
     http: requests.Session = field(default_factory=requests.Session)
@@ -122,6 +124,19 @@ def bridge(store, fresh_caspio_emulator, stripe_emulator) -> Iterator[Bridge]:  
         "SubscriptionKey"
     ]
 
+    # A stand-in for the Caspio app's pages: serves `bridge.page_html[0]` on its own origin,
+    # which is in BRIDGE_ALLOWED_ORIGINS (for browser tests of the DataPage snippets).
+    page_html = [""]
+
+    def caspio_page(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [page_html[0].encode("utf-8")]
+
+    page_server = make_server("127.0.0.1", 0, caspio_page, threaded=True)
+    page_origin = f"http://127.0.0.1:{page_server.server_port}"
+    page_thread = threading.Thread(target=page_server.serve_forever, args=(0.05,), daemon=True)
+    page_thread.start()
+
     holder: list[Any] = []
     server = make_server(
         "127.0.0.1", 0, lambda environ, start: holder[0](environ, start), threaded=True
@@ -133,7 +148,7 @@ def bridge(store, fresh_caspio_emulator, stripe_emulator) -> Iterator[Bridge]:  
         stripe_secret_key=stripe_emulator.api_key,
         stripe_webhook_secrets=(SECRET,),
         bridge_public_url=url,
-        bridge_allowed_origins=(CASPIO_APP,),
+        bridge_allowed_origins=(CASPIO_APP, page_origin),
     )
     gateway = StripeGateway(
         stripe_emulator.api_key, api_base=stripe_emulator.base_url, max_network_retries=0
@@ -155,15 +170,16 @@ def bridge(store, fresh_caspio_emulator, stripe_emulator) -> Iterator[Bridge]:  
     stripe_emulator.emulator.add_webhook_endpoint(f"{url}/stripe/webhook", secret=SECRET)
     worker = build_worker(services, backoff=lambda n: 0.0, max_attempts=20)
     handle = Bridge(url, caspio, gateway.client, stripe_emulator.emulator, store, worker, hook,
-                    clock, sub_key, app)
+                    clock, sub_key, app, page_origin, page_html)
     try:
         yield handle
     finally:
         stripe_emulator.wait_idle(10)
         handle.http.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        for running_server, running_thread in ((server, thread), (page_server, page_thread)):
+            running_server.shutdown()
+            running_server.server_close()
+            running_thread.join(5)
         caspio.close()
 
 
