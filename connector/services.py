@@ -11,6 +11,8 @@ from connector.readiness import Readiness, store_check
 from connector.settings import Settings
 from connector.store import Store
 from connector.stripe_gateway import StripeGateway
+from connector.stripe_versions import READINESS_CHECK
+from connector.stripe_versions import readiness_check as version_check
 from mappings import Mapping
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class Services:
         self.readiness.register(
             "store", store_check(self._store, self.settings.bridge_ready_max_backlog)
         )
+        self.readiness.register(READINESS_CHECK, version_check(self._store))
 
     def _count_caspio_retry(self, error: BaseException, wait_seconds: float) -> None:
         status = getattr(error, "status", 0)

@@ -12,6 +12,7 @@ from caspio_client.errors import CaspioAuthError, CaspioConnectionError, CaspioE
 from connector.commands.common import load_settings
 from connector.settings import Settings
 from connector.stripe_gateway import StripeGateway
+from connector.stripe_versions import endpoint_version_problems
 
 
 def network_reason(text: str) -> str:
@@ -80,6 +81,24 @@ def check_stripe(settings: Settings) -> str | None:
     return None
 
 
+def check_webhook_version(settings: Settings) -> list[str]:
+    """One line per Stripe webhook endpoint sending to this bridge in an API version other
+    than the pinned one (Stripe renders events in the endpoint's version); [] when none."""
+    gateway = StripeGateway(
+        settings.stripe_secret_key.reveal(),
+        api_base=settings.stripe_api_base,
+        max_network_retries=0,
+        timeout=15.0,
+    )
+    url = settings.bridge_public_url.rstrip("/") + "/stripe/webhook"
+    try:
+        endpoints = gateway.client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter()
+        return endpoint_version_problems(endpoints, url)
+    except stripe.StripeError as error:
+        reason = one_line(error.user_message or type(error).__name__)
+        return [f"Stripe webhook endpoints could not be listed: {reason}"]
+
+
 @click.command("check-config")
 @click.option("--offline", is_flag=True, help="Only check the settings; call neither API.")
 def command(offline: bool) -> None:
@@ -90,7 +109,10 @@ def command(offline: bool) -> None:
         click.echo(f"{name.ljust(width)}  {shown}")
     if offline:
         return
-    failures = [f for f in (check_caspio(settings), check_stripe(settings)) if f]
+    stripe_failure = check_stripe(settings)
+    failures = [f for f in (check_caspio(settings), stripe_failure) if f]
+    if stripe_failure is None:
+        failures += check_webhook_version(settings)
     for failure in failures:
         click.echo(f"FAIL {failure}", err=True)
     if failures:

@@ -13,6 +13,7 @@ from typing import Any
 
 from connector.metrics import ignore_reason_of
 from connector.sync.context import SyncContext
+from connector.sync.event_versions import pinned_event
 from connector.sync.handlers import charges, checkout, disputes, invoices, payouts, subscriptions
 from connector.sync.inbox import DONE, IGNORED
 
@@ -40,7 +41,8 @@ class EventDispatcher:
             self.ctx.metrics.ignored(event_type, "unhandled_type")
         else:
             with ignore_reason_of() as reason:
-                outcome = handler(self.ctx, event) or DONE
+                # Another API version's payload is never read as ours (issue 10 fault 3).
+                outcome = handler(self.ctx, pinned_event(self.ctx, event)) or DONE
             if outcome == IGNORED:
                 self.ctx.metrics.ignored(event_type, reason.value or "not_applicable")
         with self._lock:

@@ -11,6 +11,7 @@ SUBSCRIPTION_EXPAND = ["discounts.source.coupon", "items.data.discounts.source.c
 class StripeReader(Protocol):
     def subscription(self, subscription_id: str) -> dict[str, Any]: ...
     def price(self, price_id: str) -> dict[str, Any]: ...
+    def retrieve(self, object_type: str, object_id: str) -> dict[str, Any]: ...
     def customer(self, customer_id: str) -> dict[str, Any]: ...
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]: ...
     def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
@@ -29,6 +30,21 @@ class GatewayStripeReader:
         return self.client.v1.subscriptions.retrieve(
             subscription_id, {"expand": SUBSCRIPTION_EXPAND}
         ).to_dict()
+
+    def retrieve(self, object_type: str, object_id: str) -> dict[str, Any]:
+        """One object by its `object` type, at the pinned API version. Raises KeyError for a
+        type it cannot read, stripe.InvalidRequestError (404) for one Stripe does not know."""
+        if object_type == "subscription":
+            return self.subscription(object_id)
+        v1 = self.client.v1
+        services = {
+            "invoice": v1.invoices,
+            "charge": v1.charges,
+            "dispute": v1.disputes,
+            "payout": v1.payouts,
+            "checkout.session": v1.checkout.sessions,
+        }
+        return services[object_type].retrieve(object_id).to_dict()
 
     def price(self, price_id: str) -> dict[str, Any]:
         """A price with its `tiers` (included only when expanded)."""

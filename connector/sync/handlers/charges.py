@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.billing.money import from_minor
+from connector.metrics import ignore_because
 from connector.sync.context import SyncContext
 from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_object, int_or_zero
 from connector.sync.handlers.payplan import INVOICE
@@ -28,6 +29,8 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     intent_id = stripe_id(charge.get("payment_intent"))
     invoice_id = invoice_for_payment(ctx, charge_id, intent_id)
     if invoice_id is None:
+        # A bare charge or PaymentIntent: no payment row, so its refunds are not written.
+        ignore_because("charge_without_invoice")
         return IGNORED
     currency = currency_of(charge)
     refunded = int_or_zero(charge.get("amount_refunded"))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.metrics import ignore_because
 from connector.sync.context import SyncContext
 from connector.sync.customer_rows import write_customer
 from connector.sync.handlers.common import DONE, IGNORED, event_object
 from connector.sync.handlers.subscriptions import (
+    NO_SUBSCRIPTION_KEY,
     SUBSCRIPTIONS,
     apply_subscription,
     fetch_subscription,
@@ -36,12 +38,14 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     session = event_object(event)
     subscription_id = stripe_id(session.get("subscription"))
     if session.get("mode") != "subscription" or subscription_id is None:
+        ignore_because("not_a_subscription_checkout")
         return IGNORED
     reference = session.get("client_reference_id")
     key = meta(session, SUBSCRIPTION_KEY_META) or (
         reference if isinstance(reference, str) and reference else None
     )
     if key is None:
+        ignore_because(NO_SUBSCRIPTION_KEY)
         return IGNORED
     remember_subscription_key(ctx, subscription_id, key)
     customer_id = stripe_id(session.get("customer"))

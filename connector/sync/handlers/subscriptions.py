@@ -18,9 +18,11 @@ from typing import Any
 import stripe
 
 from connector.billing.money import from_minor
+from connector.metrics import ignore_because
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
 from connector.sync.customer_rows import write_customer
+from connector.sync.event_versions import REREAD
 from connector.sync.handlers.common import DONE, IGNORED, currency_of, event_object, int_or_zero
 from connector.sync.handlers.payplan import payplan_progress
 from connector.sync.keys import (
@@ -43,6 +45,7 @@ SUBSCRIPTIONS = "Billing_Subscriptions"
 CUSTOMERS = "Billing_Customers"
 COMPLETED = "completed"
 SUBSCRIPTION = "subscription"
+NO_SUBSCRIPTION_KEY = "no_caspio_subscription_key"
 EVENT_TYPES = frozenset(
     {
         "customer.subscription.created",
@@ -60,6 +63,8 @@ def handle(ctx: SyncContext, event: dict[str, Any]) -> str:
     payload = event_object(event)
     subscription_id: str = payload["id"]
     created = int(event["created"])
+    if event.get(REREAD):  # read from Stripe just now, at the pinned version
+        return apply_subscription(ctx, payload, as_of=created)
     fresh = None if ctx.stripe is None else fetch_subscription(ctx, subscription_id)
     if fresh is None:
         # No fresh object (no Stripe reader, or Stripe answers 404: deleted, test data
@@ -146,7 +151,10 @@ def apply_subscription(
         ctx, subscription_id, meta(subscription, SUBSCRIPTION_KEY_META) or key_hint
     )
     if not sub_key:
+        # Made outside the bridge (PRODUCT.md: not invented in Caspio; its invoices still
+        # get payment rows).
         log.info("subscription %s names no Caspio row; ignored", subscription_id)
+        ignore_because(NO_SUBSCRIPTION_KEY)
         return IGNORED
     cust_key = customer_key(
         ctx, stripe_id(subscription.get("customer")), meta(subscription, CUSTOMER_KEY_META)

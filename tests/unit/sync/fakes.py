@@ -110,6 +110,7 @@ class FakeStripe:
         self.customers: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, list[dict[str, Any]]] = {}  # invoice id -> invoice payments
         self.charges: dict[str, list[dict[str, Any]]] = {}  # payment intent id -> charges
+        self.objects: dict[str, dict[str, Any]] = {}  # any other object by id, for retrieve
         self.prices: dict[str, dict[str, Any]] = {}  # price id -> price with its tiers
         self.deleted_customers: set[str] = set()  # answered with 404, as Stripe does
         self.calls: Counter[str] = Counter()
@@ -119,6 +120,15 @@ class FakeStripe:
         if subscription_id not in self.subscriptions:
             raise _missing("subscription", subscription_id)
         return copy.deepcopy(self.subscriptions[subscription_id])
+
+    def retrieve(self, object_type: str, object_id: str) -> dict[str, Any]:
+        """Any object by type, as Stripe has it now (at the pinned version)."""
+        self.calls[f"{object_type}.retrieve"] += 1
+        if object_type == "subscription" and object_id in self.subscriptions:
+            return copy.deepcopy(self.subscriptions[object_id])
+        if object_id not in self.objects:
+            raise _missing(object_type, object_id)
+        return copy.deepcopy(self.objects[object_id])
 
     def price(self, price_id: str) -> dict[str, Any]:
         self.calls["prices.retrieve"] += 1

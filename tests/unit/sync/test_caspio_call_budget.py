@@ -88,3 +88,58 @@ def test_a_bridge_made_invoice_may_still_find_its_customer_in_caspio(bridge: Bri
     bridge.post(se.event("invoice.paid", inv, T))
     row = bridge.caspio.row("Billing_Payments", "in_b")
     assert row is not None and row["CustomerKey"] == "CUST-A"
+
+
+def ignored_by_reason(bridge: Bridge) -> dict[tuple[str, str], float]:
+    counts: dict[tuple[str, str], float] = {}
+    for family in bridge.ctx.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "bridge_events_ignored_total":
+                counts[(sample.labels["type"], sample.labels["reason"])] = sample.value
+    return counts
+
+
+def test_objects_the_bridge_did_not_create_end_ignored_and_counted_by_reason(
+    bridge: Bridge,
+) -> None:
+    """PRODUCT.md: such events end done or ignored, never dead, each ignored one counted."""
+    sub = se.subscription("sub_D", customer="cus_D", sub_key=None, plan_key=None)
+    bridge.stripe.subscriptions["sub_D"] = sub
+    bare = se.charge("ch_bare", intent_id="pi_bare", refunded=100)
+    payment = se.recorded("checkout.session") | {
+        "id": "cs_pay",
+        "mode": "payment",
+        "subscription": None,
+        "customer": "cus_D",
+    }
+    events = [
+        se.event("customer.subscription.updated", sub, T),
+        se.event("charge.refunded", bare, T),
+        se.event("checkout.session.completed", payment, T),
+    ]
+    bridge.post(*events)
+    assert [bridge.status(e["id"]) for e in events] == [IGNORED] * 3
+    assert ignored_by_reason(bridge) == {
+        ("customer.subscription.updated", "no_caspio_subscription_key"): 1.0,
+        ("charge.refunded", "charge_without_invoice"): 1.0,
+        ("checkout.session.completed", "not_a_subscription_checkout"): 1.0,
+    }
+    assert bridge.caspio.calls == []
+
+
+def test_a_dispute_of_a_bare_charge_is_written_without_an_invoice(bridge: Bridge) -> None:
+    dispute = se.recorded("dispute") | {
+        "id": "dp_bare",
+        "charge": "ch_bare",
+        "payment_intent": "pi_bare",
+        "amount": 700,
+        "currency": "usd",
+        "status": "needs_response",
+    }
+    event = se.event("charge.dispute.created", dispute, T)
+    bridge.post(event)
+    assert bridge.status(event["id"]) == DONE
+    row = bridge.caspio.row("Billing_Disputes", "dp_bare")
+    assert row is not None
+    assert (row.get("InvoiceID"), row["ChargeID"], row["Amount"]) == (None, "ch_bare", 7)
+    assert caspio_calls(bridge) == [("POST", "Billing_Disputes")]

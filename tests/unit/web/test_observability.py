@@ -121,7 +121,10 @@ def test_readyz_is_503_with_the_store_gone_and_200_when_it_is_back(store):
         assert samples(app)[("bridge_store_up", ())] == 0.0
     back = client.get("/readyz")
     assert back.status_code == 200, back.get_json()
-    assert back.get_json() == {"status": "ready", "checks": {"store": "ok"}}
+    assert back.get_json() == {
+        "status": "ready",
+        "checks": {"store": "ok", "stripe_api_version": "ok"},
+    }
     assert samples(app)[("bridge_store_up", ())] == 1.0
 
 
