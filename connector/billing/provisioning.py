@@ -176,13 +176,13 @@ class SchedulePlan:
 
     billing: BillingPlan
     plan_key: str
-    price_id: str  # the plan's active Price (its regular amount)
+    price_id: str | None  # the plan's active Price (its regular amount), if it has one
     product_id: str
     regular_minor: int | None
 
     def item(self, amount_minor: int) -> dict[str, Any]:
         """A subscription or phase item charging `amount_minor` per period."""
-        if amount_minor == self.regular_minor:
+        if self.price_id and amount_minor == self.regular_minor:
             return {"price": self.price_id}
         billing = self.billing
         return {
@@ -206,6 +206,7 @@ class SchedulePlan:
             "phases": [[p.amount_minor, p.periods, p.end_date] for p in b.phases],
             "end_behavior": b.end_behavior,
             "trial_end": b.trial_end,
+            "trial_days": b.trial_days,
             "plan_key": self.plan_key,
             "price_id": self.price_id,
             "product_id": self.product_id,
@@ -221,6 +222,7 @@ class SchedulePlan:
             phases=tuple(Phase(a, p, e) for a, p, e in data["phases"]),
             end_behavior=data["end_behavior"],
             trial_end=data.get("trial_end"),
+            trial_days=data.get("trial_days"),
         )
         return cls(
             billing, data["plan_key"], data["price_id"], data["product_id"], data["regular_minor"]
@@ -419,7 +421,8 @@ class Provisioner:
             raise ProvisioningError(str(error)) from None
         if not plan.active:
             raise ProvisioningError(f"plan {plan_key!r} is not active")
-        if not plan.stripe_price_id or not plan.stripe_product_id:
+        # A pay plan in equal installments has no Price of its own (its amounts are inline).
+        if not plan.stripe_product_id or (plan.amount is not None and not plan.stripe_price_id):
             raise ProvisioningError(
                 f"plan {plan_key!r} is not in Stripe yet: run caspio-stripe sync-plans"
             )
@@ -435,7 +438,7 @@ class Provisioner:
             )
         except ScheduleError as error:
             raise ProvisioningError(str(error)) from None
-        assert plan.stripe_price_id and plan.stripe_product_id  # checked by `plan`
+        assert plan.stripe_product_id  # checked by `plan`
         return SchedulePlan(
             billing, plan.plan_key, plan.stripe_price_id, plan.stripe_product_id, plan.unit_amount
         )
@@ -535,6 +538,8 @@ class Provisioner:
         subscription_data: dict[str, Any] = {"metadata": metadata}
         if scheduled.billing.trial_end is not None:
             subscription_data["trial_end"] = scheduled.billing.trial_end
+        if scheduled.billing.trial_days:
+            subscription_data["trial_period_days"] = scheduled.billing.trial_days
         params: dict[str, Any] = {
             "mode": "subscription",
             "customer": customer_id,
@@ -597,6 +602,8 @@ class Provisioner:
         }
         if scheduled.billing.trial_end is not None:
             params["trial_end"] = scheduled.billing.trial_end
+        if scheduled.billing.trial_days:
+            params["trial_period_days"] = scheduled.billing.trial_days
         try:
             created = self.client.v1.subscriptions.create(
                 cast("stripe.params.SubscriptionCreateParams", params),

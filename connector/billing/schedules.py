@@ -67,7 +67,10 @@ class BillingPlan:
     interval_count: int
     phases: tuple[Phase, ...]
     end_behavior: str = RELEASE  # release | cancel
-    trial_end: int | None = None  # free intro: a Stripe trial until this Unix time
+    trial_end: int | None = None  # free initial period of the row: a trial until this time
+    # Free intro of the plan: a trial of this many days, counted by Stripe from the moment it
+    # starts the subscription (so the bridge's clock never decides when it ends).
+    trial_days: int | None = None
 
     @property
     def first_amount_minor(self) -> int:
@@ -209,7 +212,7 @@ def billing_plan(
         intro = _minor(plan.intro_amount, currency, "IntroAmount")
         periods = plan.intro_intervals
         if intro == 0:
-            trial_end = add_periods(start, interval, count, periods)
-            return BillingPlan(currency, interval, count, (regular,), trial_end=trial_end)
+            days = (add_periods(start, interval, count, periods) - start) // _DAY
+            return BillingPlan(currency, interval, count, (regular,), trial_days=days)
         return BillingPlan(currency, interval, count, (Phase(intro, periods=periods), regular))
     return BillingPlan(currency, interval, count, (regular,))

@@ -263,6 +263,7 @@ class BillingEngine:
             total_excluding_tax=total,
             test_clock=customer["test_clock"],
         )
+        apply_customer_balance(customer, invoice)
         em.store.put(invoice)
         em.bus.emit("invoice.created", invoice)
         return invoice
@@ -718,6 +719,23 @@ class BillingEngine:
                                 timer.run_due(now)
                     finally:
                         em.bus.flush()
+
+
+def apply_customer_balance(customer: Obj, invoice: Obj) -> None:
+    """The customer's balance on a new invoice: a credit (negative) pays as much of the total
+    as it covers, a debit (positive) is added; `starting_balance`/`ending_balance` record it
+    and `amount_due` is what the card is charged (Stripe applies it at finalization; here at
+    creation, which is the same moment for automatically charged invoices)."""
+    starting = int(customer.get("balance") or 0)
+    total = int(invoice["total"])
+    applied = max(starting, -total)  # never more credit than the total
+    if total <= 0 or applied == 0:
+        return
+    invoice["starting_balance"] = starting
+    invoice["ending_balance"] = starting - applied
+    invoice["amount_due"] = total + applied
+    invoice["amount_remaining"] = total + applied
+    customer["balance"] = starting - applied
 
 
 def card_error(em: StripeEmulator, decline: Decline, pi: Obj | None) -> StripeApiError:

@@ -9,7 +9,7 @@ from .. import shapes
 from ..api import require_params
 from ..cards import TEST_TOKENS
 from ..errors import invalid, no_such
-from ..forms import as_dict, as_list, merge_metadata
+from ..forms import as_dict, as_int, as_list, merge_metadata
 from .common import list_of, parse_search, search_matches, search_result
 from .payment_methods import attach, attached_to, materialize, new_card_payment_method
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 _WRITABLE = {
+    "balance",
     "email",
     "name",
     "phone",
@@ -64,6 +65,9 @@ def _apply(em: StripeEmulator, customer: Obj, params: Obj) -> None:
         customer["preferred_locales"] = as_list(params["preferred_locales"], "preferred_locales")
     if "tax_exempt" in params:
         customer["tax_exempt"] = params["tax_exempt"]
+    if "balance" in params:
+        # Negative is a credit the next invoices use up (billing.apply_customer_balance).
+        customer["balance"] = as_int(params["balance"], "balance")
     settings = as_dict(params.get("invoice_settings"), "invoice_settings")
     if "default_payment_method" in settings:
         pm_id = settings["default_payment_method"]

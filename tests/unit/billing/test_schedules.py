@@ -141,8 +141,14 @@ def test_free_plan_intro_is_a_trial_not_a_zero_phase():
         _plan(intro_amount=Decimal("0"), intro_intervals=1, billing_interval="week"), start=START
     )
     assert result.phases == (Phase(2500),)
-    assert result.trial_end == START + 7 * 86400
+    assert (result.trial_days, result.trial_end) == (7, None)
     assert not result.needs_schedule
+
+
+def test_free_monthly_intro_counts_the_days_of_the_calendar_months():
+    plan = _plan(intro_amount=Decimal("0"), intro_intervals=2)
+    assert billing_plan(plan, start=JAN_31).trial_days == 28 + 31  # to Mar 31
+    assert billing_plan(plan, start=START).trial_days == 31 + 30  # Mar 1 to May 1
 
 
 def test_instance_initial_period_overrides_plan_intro_and_may_end_mid_period():
