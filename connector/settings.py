@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from dotenv.parser import parse_stream
 
@@ -63,6 +63,13 @@ class SettingsError(ValueError):
         self.problem = problem
 
 
+# Prefixes that say what kind of key it is and are no part of its secrecy (Stripe's key and
+# webhook secret formats: https://docs.stripe.com/keys, https://docs.stripe.com/webhooks).
+PUBLIC_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_")
+SHOWN_SUFFIX = 4
+MIN_LENGTH_FOR_SUFFIX = 16  # a shorter secret shows nothing at all
+
+
 class Secret:
     """A secret value that never shows itself in repr, str or logs."""
 
@@ -75,11 +82,14 @@ class Secret:
         return self._value
 
     def masked(self) -> str:
-        # Enough to tell two keys apart (prefix and last 2 chars), never enough to use one.
+        """`****` plus, for a long secret, its last `SHOWN_SUFFIX` characters; a known public
+        prefix (`sk_test_`, `whsec_`…) is kept. Enough to tell two keys apart, never to use one.
+        """
         value = self._value
-        prefix = value.split("_", 2)
-        head = "_".join(prefix[:2]) + "_" if len(prefix) > 2 else ""
-        return f"{head}****{value[-2:]}" if len(value) > 12 else "****"
+        prefix = next((p for p in PUBLIC_PREFIXES if value.startswith(p)), "")
+        rest = value[len(prefix) :]
+        suffix = rest[-SHOWN_SUFFIX:] if len(rest) >= MIN_LENGTH_FOR_SUFFIX else ""
+        return f"{prefix}****{suffix}"
 
     def __repr__(self) -> str:
         return "Secret('****')"
@@ -189,21 +199,73 @@ def read_env_file(path: Path) -> dict[str, str]:
     Raises `SettingsError` naming the first line that is not NAME=value.
     """
     values: dict[str, str] = {}
-    with path.open(encoding="utf-8") as stream:
-        for binding in parse_stream(stream):
-            if binding.error or (binding.key is not None and binding.value is None):
-                where = f"{path.name} line {binding.original.line}"
-                raise SettingsError(where, "expected NAME=value")
-            if binding.key is not None and binding.value is not None:
-                values[binding.key] = binding.value
+    try:
+        with path.open(encoding="utf-8") as stream:
+            for binding in parse_stream(stream):
+                if binding.error or (binding.key is not None and binding.value is None):
+                    where = f"{path.name} line {binding.original.line}"
+                    raise SettingsError(where, "expected NAME=value")
+                if binding.key is not None and binding.value is not None:
+                    values[binding.key] = binding.value
+    except UnicodeDecodeError:
+        raise SettingsError(path.name, "is not UTF-8 text") from None
+    except OSError as error:
+        raise SettingsError(path.name, f"cannot be read ({error.strerror})") from None
     return values
 
 
 def mask_url_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":****@", 1)
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(malformed address)"
+    if password:
+        return url.replace(f":{password}@", ":****@", 1)
     return url
+
+
+def _split_url(name: str, value: str) -> SplitResult:
+    """`urlsplit`, with its ValueErrors (an unclosed `[`, a port that is not a number in
+    0-65535) turned into one line naming the variable; the value is not echoed, since a
+    database address may carry a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as error:
+        reason = (
+            "has a malformed [ ] host"
+            if "IPv6" in str(error)
+            else "has a port that is not a number from 0 to 65535"
+        )
+        raise SettingsError(name, f"is not a valid address: it {reason}") from None
+    return parts
+
+
+def _check_database_url(url: str) -> None:
+    """The parts SQLAlchemy will read (host, port, database) must parse, so that a typo stops
+    start-up with one line instead of a traceback from the store."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    name = "BRIDGE_DATABASE_URL"
+    _split_url(name, url)
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        raise SettingsError(name, "is not a valid database address") from None
+
+
+def _check_mapping(path: str) -> None:
+    """Load the mapping file as `serve` will, so `check-config` judges it the same way."""
+    from mappings import MappingError, load_mapping
+
+    if not Path(path).is_file():
+        raise SettingsError("BRIDGE_MAPPING", f"file {path!r} does not exist")
+    try:
+        load_mapping(path)
+    except MappingError as error:
+        raise SettingsError("BRIDGE_MAPPING", str(error)) from None
 
 
 def _parse(env: Mapping[str, str]) -> Settings:
@@ -241,10 +303,11 @@ def _parse(env: Mapping[str, str]) -> Settings:
     database_url = get("BRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL
     if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", database_url):
         raise SettingsError("BRIDGE_DATABASE_URL", "must start with sqlite:// or postgresql://")
+    _check_database_url(database_url)
 
     mapping = get("BRIDGE_MAPPING")
-    if mapping is not None and not Path(mapping).is_file():
-        raise SettingsError("BRIDGE_MAPPING", f"file {mapping!r} does not exist")
+    if mapping is not None:
+        _check_mapping(mapping)
 
     origins = tuple(
         _check_url("BRIDGE_ALLOWED_ORIGINS", o.strip().rstrip("/"))
@@ -326,7 +389,7 @@ def is_loopback(host: str) -> bool:
 
 def _check_url(name: str, value: str) -> str:
     """https everywhere, plain http only on loopback (the sandbox and tests)."""
-    parts = urlsplit(value)
+    parts = _split_url(name, value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(name, f"must be an https:// address, not {value!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):

@@ -39,12 +39,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise MappingError(f"mapping file {path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"mapping file {path}: is not UTF-8 text") from None
     try:
         # YAML 1.1 reads yes/no as booleans; the loader only needs plain scalars.
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as error:
         detail = " ".join(str(error).split())
         raise MappingError(f"mapping file {path}: not valid YAML: {detail}") from None
+    except RecursionError:
+        # PyYAML composes nested nodes recursively; a mapping file is never this deep.
+        raise MappingError(f"mapping file {path}: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -90,7 +90,7 @@ def test_secrets_never_appear_in_repr_or_description():
                    "admin-token-0123456789", "db-password"):
         assert secret not in shown
     described = dict(settings.describe())
-    assert described["STRIPE_SECRET_KEY"] == "sk_test_****op"
+    assert described["STRIPE_SECRET_KEY"] == "sk_test_****mnop"
     assert described["BRIDGE_DATABASE_URL"] == "postgresql://bridge:****@db/bridge"
 
 
