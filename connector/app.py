@@ -6,10 +6,21 @@ from flask import Flask
 
 from connector.services import Services, build_services
 from connector.settings import Settings
-from connector.web import caspio_webhooks, health, portal, retry, signup, stripe_webhooks
+from connector.web import (
+    admin,
+    api_docs,
+    caspio_webhooks,
+    health,
+    openapi,
+    portal,
+    retry,
+    signup,
+    stripe_webhooks,
+)
 from connector.web.extension import EXTENSION_KEY, services_of
 
 __all__ = ["create_app", "services_of"]
+assert api_docs  # imported for its OpenAPI descriptions
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Flask:
@@ -23,5 +34,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Flask
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(signup.blueprint)
     app.register_blueprint(caspio_webhooks.blueprint)
+    app.register_blueprint(admin.blueprint)
+    app.register_blueprint(openapi.blueprint)
     return app
-

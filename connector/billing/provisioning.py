@@ -544,9 +544,7 @@ class Provisioner:
             "mode": "subscription",
             "customer": customer_id,
             "client_reference_id": key,
-            "line_items": [
-                {**scheduled.item(scheduled.billing.first_amount_minor), "quantity": 1}
-            ],
+            "line_items": [{**scheduled.item(scheduled.billing.first_amount_minor), "quantity": 1}],
             "metadata": metadata,
             "subscription_data": subscription_data,
             "success_url": self.success_url,

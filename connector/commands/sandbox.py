@@ -32,15 +32,33 @@ data_dir_option = click.option(
 @click.group("sandbox", invoke_without_command=True)
 @data_dir_option
 @click.option("--reset", is_flag=True, help="Delete the folder's state and start over.")
-@click.option("--bridge-port", type=int, default=None,
-              help="Bridge port (default: the last run's, else 8001; 0 picks a free one).")
-@click.option("--caspio-port", type=int, default=None,
-              help="Caspio emulator and DataPages port (default: the last run's, else 8101).")
-@click.option("--stripe-port", type=int, default=None,
-              help="Stripe emulator port (default: the last run's, else 8201).")
+@click.option(
+    "--bridge-port",
+    type=int,
+    default=None,
+    help="Bridge port (default: the last run's, else 8001; 0 picks a free one).",
+)
+@click.option(
+    "--caspio-port",
+    type=int,
+    default=None,
+    help="Caspio emulator and DataPages port (default: the last run's, else 8101).",
+)
+@click.option(
+    "--stripe-port",
+    type=int,
+    default=None,
+    help="Stripe emulator port (default: the last run's, else 8201).",
+)
 @click.pass_context
-def group(ctx: click.Context, data_dir: Path, reset: bool, bridge_port: int | None,
-          caspio_port: int | None, stripe_port: int | None) -> None:
+def group(
+    ctx: click.Context,
+    data_dir: Path,
+    reset: bool,
+    bridge_port: int | None,
+    caspio_port: int | None,
+    stripe_port: int | None,
+) -> None:
     """Run Caspio and Stripe emulators, the bridge and its worker, with demo plans and
     imitation DataPages; print the one URL to open. Ctrl-C stops it, keeping the state."""
     if ctx.invoked_subcommand is not None:
@@ -52,7 +70,8 @@ def group(ctx: click.Context, data_dir: Path, reset: bool, bridge_port: int | No
         logging.getLogger("alembic").setLevel(logging.WARNING)
     started = time.monotonic()
     options = SandboxOptions(
-        data_dir=data_dir, reset=reset,
+        data_dir=data_dir,
+        reset=reset,
         ports={"bridge": bridge_port, "caspio": caspio_port, "stripe": stripe_port},
         on_line=click.echo,
     )
@@ -68,8 +87,10 @@ def group(ctx: click.Context, data_dir: Path, reset: bool, bridge_port: int | No
         except SandboxError as error:
             fail(str(error))
         try:
-            click.echo(f"Bridge {running.bridge_url} · Caspio {running.caspio_url} · "
-                       f"Stripe {running.stripe_url}")
+            click.echo(
+                f"Bridge {running.bridge_url} · Caspio {running.caspio_url} · "
+                f"Stripe {running.stripe_url}"
+            )
             click.echo(f"Ready in {time.monotonic() - started:.1f} s. Open {running.home_url}")
             click.echo("Ctrl-C stops the sandbox; the same command resumes it.", err=True)
             stop.wait()
@@ -101,8 +122,10 @@ def trigger(scenario: str | None, list_only: bool, data_dir: Path) -> None:
             raise SystemExit(2)
         return
     if scenario not in book.scenarios:
-        fail(f"no scenario {scenario!r}; `caspio-stripe sandbox trigger --list` shows them",
-             exit_code=2)
+        fail(
+            f"no scenario {scenario!r}; `caspio-stripe sandbox trigger --list` shows them",
+            exit_code=2,
+        )
     state_path = data_dir / "sandbox.json"
     try:
         port = json.loads(state_path.read_text())["ports"]["caspio"]

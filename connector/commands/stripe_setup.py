@@ -67,7 +67,9 @@ def setup_webhook(url: str | None) -> None:
         endpoint = create_endpoint(client, target)
     except stripe.StripeError as error:
         fail(f"stripe setup-webhook failed: {type(error).__name__}: {error.user_message}")
-    click.echo(f"Created {endpoint.id} for {target} ({len(events)} event types, "
-               f"API version {STRIPE_API_VERSION}).")
+    click.echo(
+        f"Created {endpoint.id} for {target} ({len(events)} event types, "
+        f"API version {STRIPE_API_VERSION})."
+    )
     click.echo("Set this as STRIPE_WEBHOOK_SECRET (it is shown only once):")
     click.echo(str(endpoint.secret))

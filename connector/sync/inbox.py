@@ -128,8 +128,10 @@ class Inbox:
                 )
                 return conn.execute(statement).first() is not None
             # rowcount works on SQLite, and avoids RETURNING (SQLite 3.35+ only).
-            ignore = sqlite_insert(inbox_events).values(**row).on_conflict_do_nothing(
-                index_elements=[inbox_events.c.event_id]
+            ignore = (
+                sqlite_insert(inbox_events)
+                .values(**row)
+                .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
             )
             return bool(conn.execute(ignore).rowcount)
 

@@ -68,9 +68,10 @@ def receive() -> tuple[Response, int]:
 
     the_provisioner = provisioner()
     table = the_provisioner.mapping.table(SUBSCRIPTIONS)
-    if str(payload.get("objectName", "")).lower() != table.lower() or payload.get(
-        "eventType"
-    ) not in EVENT_TYPES:
+    if (
+        str(payload.get("objectName", "")).lower() != table.lower()
+        or payload.get("eventType") not in EVENT_TYPES
+    ):
         return _answer(200, ignored=True)
     keys = the_provisioner.keys
     if not keys.claim(MESSAGE_KIND, message_id):

@@ -62,8 +62,7 @@ def too_many(json_wanted: bool) -> Response:
         "rate_limited",
         429,
         "Too many attempts",
-        "Too many attempts in a short time. Wait a few minutes and try again. "
-        "Nothing was charged.",
+        "Too many attempts in a short time. Wait a few minutes and try again. Nothing was charged.",
     )
     response = json_answer(outcome) if json_wanted else page(outcome)
     response.headers["Retry-After"] = "600"
