@@ -9,6 +9,7 @@ import click
 from connector.commands import (
     caspio_init,
     check_config,
+    provision,
     reconcile,
     replay,
     sandbox,
@@ -44,6 +45,7 @@ main.add_command(sync_plans.command)
 main.add_command(worker.command)
 main.add_command(replay.command)
 main.add_command(reconcile.command)
+main.add_command(provision.command)
 main.add_command(stripe_setup.group)
 main.add_command(sandbox.group)
 

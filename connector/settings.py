@@ -43,6 +43,7 @@ VARIABLES = (
     "BRIDGE_LINK_DAYS",
     "BRIDGE_LOG_FORMAT",
     "BRIDGE_READY_MAX_BACKLOG",
+    "BRIDGE_POLL_SECONDS",
 )
 REQUIRED_IN_ORDER = (
     "CASPIO_ACCOUNT_URL",
@@ -126,6 +127,9 @@ class Settings:
     bridge_link_days: int = 30  # lifetime of retry and portal links
     bridge_log_format: str = "text"  # text | json (one JSON object per line)
     bridge_ready_max_backlog: int = 1000  # /readyz answers 503 above this many waiting events
+    # `serve` reads Billing_Subscriptions this often for new rows and RequestedAction (for
+    # accounts without outgoing webhooks); None: no polling.
+    bridge_poll_seconds: int | None = None
 
     @classmethod
     def from_env(
@@ -333,6 +337,11 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if not max_backlog_text.isdigit() or int(max_backlog_text) < 1:
         raise SettingsError("BRIDGE_READY_MAX_BACKLOG", "must be a positive whole number")
 
+    poll_text = get("BRIDGE_POLL_SECONDS")
+    poll_seconds = (
+        None if not poll_text else _parse_positive_int("BRIDGE_POLL_SECONDS", poll_text, 86400)
+    )
+
     def optional_url(name: str) -> str | None:
         value = get(name)
         return None if value is None else _check_url(name, value)
@@ -360,6 +369,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         bridge_link_days=link_days,
         bridge_log_format=log_format,
         bridge_ready_max_backlog=int(max_backlog_text),
+        bridge_poll_seconds=poll_seconds,
     )
 
 

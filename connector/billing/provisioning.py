@@ -28,7 +28,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
@@ -36,6 +36,7 @@ from urllib.parse import unquote
 import stripe
 
 from caspio_client import where as w
+from caspio_client.errors import CaspioError
 from connector.billing.plans import Plan, PlanRowError, plan_from_row
 from connector.billing.schedules import BillingPlan, Phase, ScheduleError, billing_plan
 from connector.stripe_gateway import StripeGateway
@@ -76,14 +77,30 @@ NO_CARD = (
 )
 ACTIONS = ("cancel_at_period_end", "cancel_now", "change_plan:<PlanKey>")
 
-# Outcomes of `process`.
-PROVISIONED, NEEDS_SIGNUP, SKIPPED, ACTION_DONE, ACTION_FAILED = (
+# Outcomes of `process` (FAILED too), and ERROR for a row whose Stripe or Caspio call failed.
+PROVISIONED, NEEDS_SIGNUP, SKIPPED, ACTION_DONE, ACTION_FAILED, ERROR = (
     "provisioned",
     "needs_signup",
     "skipped",
     "action_done",
     "action_failed",
+    "error",
 )
+
+
+@dataclass
+class ProvisionReport:
+    """Rows by outcome, for the one summary line of `provision` and the poller's log."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        names = (PROVISIONED, NEEDS_SIGNUP, FAILED, ACTION_DONE, ACTION_FAILED, SKIPPED, ERROR)
+        return ", ".join(f"{name.replace('_', ' ')} {self.counts.get(name, 0)}" for name in names)
+
+    @property
+    def errors(self) -> int:
+        return self.counts.get(ERROR, 0) + self.counts.get(FAILED, 0)
 
 
 class ProvisioningError(Exception):
@@ -564,6 +581,25 @@ class Provisioner:
         return url
 
     # ------------------------------------------------------------------ server side
+
+    def run_pass(
+        self,
+        rows: list[Registration] | None = None,
+        on_row: Callable[[Registration, str], None] | None = None,
+    ) -> ProvisionReport:
+        """`process` every row that needs it (or `rows`); one row's failure never stops the
+        others: its Stripe or Caspio error is logged and counted as `error`."""
+        report = ProvisionReport()
+        for registration in self.rows_to_process() if rows is None else rows:
+            try:
+                outcome = self.process(registration)
+            except (stripe.StripeError, CaspioError) as error:
+                log.error("provisioning %s failed: %s", registration.subscription_key, error)
+                outcome = ERROR
+            report.counts[outcome] = report.counts.get(outcome, 0) + 1
+            if on_row is not None:
+                on_row(registration, outcome)
+        return report
 
     def process(self, registration: Registration) -> str:
         """What polling, the Caspio webhook and `provision` do with one row."""

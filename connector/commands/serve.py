@@ -17,7 +17,14 @@ from connector.commands.common import load_services, load_settings
     is_flag=True,
     help="Only accept webhooks; run `caspio-stripe worker` processes to handle them.",
 )
-def command(host: str, port: int | None, no_worker: bool) -> None:
+@click.option(
+    "--poll-seconds",
+    type=click.IntRange(1, 86400),
+    default=None,
+    help="Look for new Billing_Subscriptions rows and RequestedAction this often "
+    "(default: $BRIDGE_POLL_SECONDS; off when neither is set).",
+)
+def command(host: str, port: int | None, no_worker: bool, poll_seconds: int | None) -> None:
     """Serve the bridge's HTTP endpoints (and process webhooks unless --no-worker)."""
     from werkzeug.serving import run_simple
 
@@ -31,8 +38,17 @@ def command(host: str, port: int | None, no_worker: bool) -> None:
     worker = None
     if not no_worker:
         worker = start_background_worker(services)
+    poller = None
+    interval = poll_seconds or settings.bridge_poll_seconds
+    if interval:
+        from connector.billing.poller import Poller
+        from connector.billing.provisioning import Provisioner
+
+        poller = Poller(Provisioner.from_services(services), interval).start()
     try:
         run_simple(host, chosen_port, app, threaded=True)
     finally:
+        if poller is not None:
+            poller.stop()
         if worker is not None:
             worker.stop()

@@ -140,3 +140,12 @@ def test_the_shipped_env_example_is_valid():
     settings = Settings.from_env({}, env_file=example)
     assert settings.caspio_account_url == "http://127.0.0.1:8101"
     assert settings.stripe_api_base == "http://127.0.0.1:8201"
+
+
+def test_poll_seconds_is_off_by_default_and_checked():
+    assert settings_with().bridge_poll_seconds is None
+    assert settings_with(BRIDGE_POLL_SECONDS="60").bridge_poll_seconds == 60
+    assert ("BRIDGE_POLL_SECONDS", "60") in settings_with(BRIDGE_POLL_SECONDS="60").describe()
+    for bad in ("0", "-5", "1.5", "soon", "86401"):
+        with pytest.raises(SettingsError, match="BRIDGE_POLL_SECONDS"):
+            settings_with(BRIDGE_POLL_SECONDS=bad)
