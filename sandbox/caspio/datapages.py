@@ -47,6 +47,13 @@ DEFAULT_SNIPPETS = _HERE / "datapage_snippets"
 # The shipped snippets, when the project is checked out (the sandbox runs from a checkout).
 DEPLOY_SNIPPETS = _HERE.parents[1] / "deploy" / "caspio" / "datapages"
 CLOCK_STEPS = {"day": 86_400, "week": 7 * 86_400, "month": 31 * 86_400}
+# Stripe's test payment methods the Customers page offers (sandbox only).
+TEST_CARDS = {
+    "pm_card_visa": "Visa 4242: pays",
+    "pm_card_chargeCustomerFail": "Visa 0341: every charge declined",
+    "pm_card_chargeDeclinedExpiredCard": "expired card: declined",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient funds: declined",
+}
 
 _URLS = Map([
     Rule(f"{PREFIX}/", endpoint="home", methods=["GET"]),
@@ -56,6 +63,7 @@ _URLS = Map([
     Rule(f"{PREFIX}/customers", endpoint="customers", methods=["GET"]),
     Rule(f"{PREFIX}/payments", endpoint="payments", methods=["GET"]),
     Rule(f"{PREFIX}/clock", endpoint="clock", methods=["POST"]),
+    Rule(f"{PREFIX}/customers/<key>/card", endpoint="card", methods=["POST"]),
     Rule(f"{PREFIX}/scenarios", endpoint="scenarios", methods=["GET"]),
     Rule(f"{PREFIX}/scenarios/<name>", endpoint="scenario", methods=["POST"]),
 ], strict_slashes=False)
@@ -72,6 +80,9 @@ class SandboxPanel(Protocol):
 
     def settle(self) -> bool:
         """Wait (bounded) until every Stripe event has reached Caspio; False on timeout."""
+
+    def switch_card(self, customer_key: str, payment_method: str) -> None:
+        """Make a Stripe test card the customer's default (and their subscriptions')."""
 
     def scenarios(self) -> list[tuple[str, str]]:
         """(name, description) of each scenario ``run_scenario`` knows."""
@@ -218,12 +229,22 @@ class DataPages:
         self._settled()
         where, key = self._filter(request)
         rows = self._rows("Billing_Customers", where)
+        # As on Caspio, the HTML Block is in every row; the snippet hides itself (CSS).
         portal = self.snippet("customer-portal.html")
         for row in rows:
-            row["_portal"] = (substitute(portal, record=row, app=self.app_parameters)
-                              if row.get("PortalURL") else "")
+            row["_portal"] = substitute(portal, record=row, app=self.app_parameters)
         return self._render("customers.html", rows=rows, customer_key=key, money=money,
-                            when=when)
+                            when=when, test_cards=TEST_CARDS)
+
+    def _page_card(self, request: Request, key: str) -> Response:
+        """Sandbox only: give the customer another Stripe test card, to make charges fail."""
+        if self.panel is None:
+            raise NotFound()
+        payment_method = request.form.get("payment_method", "")
+        if payment_method not in TEST_CARDS:
+            raise ValueError(f"payment_method must be one of {', '.join(TEST_CARDS)}")
+        self.panel.switch_card(key, payment_method)
+        return redirect(f"{PREFIX}/customers?{urlencode({'CustomerKey': key})}", code=303)
 
     def _page_payments(self, request: Request) -> Response:
         self._settled()
@@ -231,8 +252,7 @@ class DataPages:
         rows = self._rows("Billing_Payments", where)
         retry = self.snippet("payment-retry.html")
         for row in rows:
-            row["_retry"] = (substitute(retry, record=row, app=self.app_parameters)
-                             if shows_retry(row) else "")
+            row["_retry"] = substitute(retry, record=row, app=self.app_parameters)
         return self._render("payments.html", rows=rows, customer_key=key, money=money,
                             when=when)
 
@@ -271,12 +291,6 @@ class DataPages:
             return Response(json.dumps({"scenario": name, "summary": summary}),
                             mimetype="application/json")
         return redirect(f"{PREFIX}/?{urlencode({'message': summary})}", code=303)
-
-
-def shows_retry(row: Mapping[str, Any]) -> bool:
-    """The Retry button's condition: a failed payment with a link not yet used."""
-    return (row.get("Status") == "failed" and bool(row.get("RetryURL"))
-            and row.get("RetryStatus") in (None, "", "available"))
 
 
 def money(amount: object, currency: object = None) -> str:

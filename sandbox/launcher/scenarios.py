@@ -3,16 +3,16 @@ scenario files in ``sandbox/scenarios/<name>.yaml``.
 
 A file has a ``description`` and ``steps``; each step is a one-key mapping:
 
-- ``subscribe: {plan, card}``: a new demo customer (Caspio rows and Stripe customer with the
-  card as default) subscribed to the plan's synced price, with the metadata the bridge puts
-  on its own objects, so the outcome reaches Caspio as for a real sign-up;
+- ``subscribe: {plan, card}``: a new demo customer (a Stripe customer with the card as its
+  default, named on its Billing_Customers row) and a new Billing_Subscriptions row for the
+  plan, which the bridge provisions as it would any row the app inserts;
 - ``card: <payment method>``: the subscriber's new default card (``pm_card_…`` test ids);
 - ``advance: renewal`` (just past the current period's end) or ``advance: {days: N}``;
 - ``refund: {amount?}`` of the subscriber's latest charge (all of what is left by default);
 - ``dispute: {reason}`` on the subscriber's latest charge;
 - ``payout: {amount, currency, status, failure_code?}``;
-- ``change_plan: {plan}``: the subscription's price swapped in Stripe (from the next
-  renewal, as a plan change made in the Stripe dashboard would be).
+- ``change_plan: {plan}``: RequestedAction ``change_plan:<PlanKey>`` on the row, as the
+  app's Subscriptions page sets it; the bridge does the change.
 
 Amounts are decimal strings in the currency's major unit ("5.00").
 """
@@ -85,40 +85,43 @@ class Run:
 
 
 def _subscribe(run: Run, args: Mapping[str, Any]) -> None:
+    """The product's own server-side path: a Stripe customer with a default card named on
+    its Billing_Customers row, then a new Billing_Subscriptions row, which Caspio's outgoing
+    webhook sends to the bridge, which provisions it (`POST /caspio/webhook`)."""
     plan_key = str(args["plan"])
-    plans = run.table("Billing_Plans")
-    plan = run.caspio.get_one(plans, w.eq(run.sandbox.services.mapping.field(
-        "Billing_Plans", "PlanKey"), plan_key))
-    if plan is None or not plan.get("StripePriceID"):
-        raise ScenarioError(f"no synced plan {plan_key!r}")
+    mapping = run.sandbox.services.mapping
     suffix = secrets.token_hex(3)
     run.customer_key = f"demo-{suffix}"
     email, name = f"{run.customer_key}@example.com", f"Demo {suffix}"
-    mapping = run.sandbox.services.mapping
-    run.caspio.insert(run.table("Billing_Customers"), mapping.to_caspio(
-        "Billing_Customers", {"CustomerKey": run.customer_key, "Email": email, "Name": name}))
-    row = run.caspio.insert(run.table("Billing_Subscriptions"), mapping.to_caspio(
-        "Billing_Subscriptions",
-        {"CustomerKey": run.customer_key, "PlanKey": plan_key, "Email": email, "Name": name}))
-    run.subscription_key = str(mapping.from_caspio("Billing_Subscriptions", row)[
-        "SubscriptionKey"])
     customer = run.stripe.v1.customers.create({
         "email": email, "name": name, "metadata": {"caspio_customer_key": run.customer_key}})
     run.customer_id = customer.id
-    _set_card(run, str(args.get("card", "pm_card_visa")), subscription=False)
-    subscription = run.stripe.v1.subscriptions.create({
-        "customer": customer.id, "items": [{"price": plan["StripePriceID"]}],
-        "metadata": {"caspio_subscription_key": run.subscription_key,
-                     "caspio_plan_key": plan_key, "caspio_customer_key": run.customer_key}})
-    run.subscription_id = subscription.id
-    run.done.append(f"{run.customer_key} subscribed to {plan_key} ({subscription.status})")
+    _set_card(run, str(args.get("card", "pm_card_visa")))
+    run.caspio.insert(run.table("Billing_Customers"), mapping.to_caspio(
+        "Billing_Customers", {"CustomerKey": run.customer_key, "Email": email, "Name": name,
+                              "StripeCustomerID": customer.id}))
+    row = run.caspio.insert(run.table("Billing_Subscriptions"), mapping.to_caspio(
+        "Billing_Subscriptions",
+        {"CustomerKey": run.customer_key, "PlanKey": plan_key, "Email": email, "Name": name}))
+    key_field = mapping.field("Billing_Subscriptions", "SubscriptionKey")
+    run.subscription_key = str(row[key_field])
+    run.sandbox.settle()
+    row = run.caspio.get_one(run.table("Billing_Subscriptions"),
+                             w.eq(key_field, run.subscription_key))
+    fields = mapping.from_caspio("Billing_Subscriptions", row or {})
+    if not fields.get("StripeSubscriptionID"):
+        raise ScenarioError(
+            f"the bridge did not provision {run.subscription_key} ({plan_key}): status "
+            f"{fields.get('Status')!r}, {fields.get('LastError') or 'no error written'}")
+    run.subscription_id = str(fields["StripeSubscriptionID"])
+    run.done.append(f"{run.customer_key} subscribed to {plan_key} ({fields.get('Status')})")
 
 
-def _set_card(run: Run, payment_method: str, subscription: bool = True) -> None:
+def _set_card(run: Run, payment_method: str) -> None:
     card = run.stripe.v1.payment_methods.attach(payment_method, {"customer": run.customer_id})
     run.stripe.v1.customers.update(
         run.customer_id, {"invoice_settings": {"default_payment_method": card.id}})
-    if subscription and run.subscription_id:
+    if run.subscription_id:
         run.stripe.v1.subscriptions.update(run.subscription_id,
                                            {"default_payment_method": card.id})
 
@@ -171,18 +174,21 @@ def _payout(run: Run, args: Mapping[str, Any]) -> None:
 
 
 def _change_plan(run: Run, args: Mapping[str, Any]) -> None:
+    """The app's way: RequestedAction ``change_plan:<PlanKey>`` on the row; Caspio's webhook
+    tells the bridge, which changes the subscription and clears the field."""
     run.need_subscriber("change_plan")
     plan_key = str(args["plan"])
     mapping = run.sandbox.services.mapping
-    plan = run.caspio.get_one(run.table("Billing_Plans"),
-                              w.eq(mapping.field("Billing_Plans", "PlanKey"), plan_key))
-    if plan is None or not plan.get("StripePriceID"):
-        raise ScenarioError(f"no synced plan {plan_key!r}")
-    subscription = run.stripe.v1.subscriptions.retrieve(run.subscription_id)
-    item = subscription["items"].data[0]
-    run.stripe.v1.subscriptions.update(run.subscription_id, {
-        "items": [{"id": item.id, "price": plan["StripePriceID"]}],
-        "metadata": {"caspio_plan_key": plan_key}})
+    key_field = mapping.field("Billing_Subscriptions", "SubscriptionKey")
+    action_field = mapping.field("Billing_Subscriptions", "RequestedAction")
+    where = w.eq(key_field, run.subscription_key)
+    run.caspio.update(run.table("Billing_Subscriptions"), where,
+                      {action_field: f"change_plan:{plan_key}"})
+    run.sandbox.settle()
+    row = run.caspio.get_one(run.table("Billing_Subscriptions"), where) or {}
+    if row.get(action_field):
+        fields = mapping.from_caspio("Billing_Subscriptions", row)
+        raise ScenarioError(f"the bridge did not change the plan: {fields.get('LastError')}")
     run.done.append(f"plan changed to {plan_key}")
 
 

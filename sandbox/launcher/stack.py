@@ -304,27 +304,59 @@ class Sandbox:
         self.settle()
 
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
-        """Wait until Stripe has delivered every event and the worker has caught up.
+        """Wait until Caspio's and Stripe's webhooks are delivered and the worker has caught
+        up with what they brought.
 
         Returns False when the deadline passed first (the pages then show what is there).
         """
-        if self.stripe is None or self.worker is None:
+        if self.stripe is None or self.worker is None or self.caspio is None:
             return False
         deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.stripe.wait_idle(remaining):
+            # Caspio's webhook is answered once the bridge has provisioned the row.
+            if not self.caspio.emulator.webhooks.wait_idle(left()):
+                return False
+            if not self.stripe.wait_idle(left()):
                 return False
             caught_up = self.worker.caught_up
             caught_up.clear()
-            if not caught_up.wait(max(deadline - time.monotonic(), 0.0)):
+            if not caught_up.wait(left()):
                 return False
-            # Handlers may have made Stripe calls that sent new events meanwhile.
-            if self.stripe.dispatcher.pending() == 0:
+            # Handlers may have made calls that sent new webhooks meanwhile.
+            if self.stripe.dispatcher.pending() == 0 and self.caspio.emulator.webhooks.wait_idle(0):
                 # Caspio's file is always current; keep Stripe's as current, so that even
                 # a killed sandbox resumes with both sides agreeing.
                 self._save_stripe()
                 return True
+
+    def switch_card(self, customer_key: str, payment_method: str) -> None:
+        """Attach a Stripe test payment method to the customer and make it the default of
+        the customer and of its subscriptions (what the Stripe portal would do)."""
+        from caspio_client import where as w
+
+        services = self.services
+        mapping = services.mapping
+        row = services.caspio.get_one(
+            mapping.table("Billing_Customers"),
+            w.eq(mapping.field("Billing_Customers", "CustomerKey"), customer_key))
+        fields = mapping.from_caspio("Billing_Customers", row or {})
+        customer_id = fields.get("StripeCustomerID")
+        if not customer_id:
+            raise ValueError(f"customer {customer_key!r} has no Stripe customer yet")
+        client = services.stripe.client
+        card = client.v1.payment_methods.attach(payment_method, {"customer": customer_id})
+        client.v1.customers.update(
+            customer_id, {"invoice_settings": {"default_payment_method": card.id}})
+        for subscription in client.v1.subscriptions.list(
+                {"customer": customer_id, "limit": 100}).data:
+            if subscription.default_payment_method:
+                client.v1.subscriptions.update(subscription.id,
+                                               {"default_payment_method": card.id})
+        self.settle()
 
     def scenarios(self) -> list[tuple[str, str]]:
         return [(s.name, s.description) for s in self._scenario_book().all()]

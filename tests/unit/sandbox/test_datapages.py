@@ -6,7 +6,7 @@ import pytest
 from werkzeug.test import Client
 
 from sandbox.caspio.app import CaspioEmulator
-from sandbox.caspio.datapages import DataPages, money, plan_label, shows_retry
+from sandbox.caspio.datapages import DataPages, money, plan_label
 
 
 @pytest.fixture
@@ -58,6 +58,8 @@ def test_an_action_sets_requested_action_and_returns_to_a_local_page_only(pages)
 def test_without_a_sandbox_there_is_no_clock_and_no_scenario(pages):
     _, client = pages
     assert client.post("/dp/clock", data={"step": "day"}).status_code == 404
+    assert client.post("/dp/customers/c1/card",
+                       data={"payment_method": "pm_card_visa"}).status_code == 404
     assert client.get("/dp/scenarios").get_json() == []
     assert "Stripe clock" not in client.get("/dp/").get_data(as_text=True)
 
@@ -65,17 +67,6 @@ def test_without_a_sandbox_there_is_no_clock_and_no_scenario(pages):
 def test_the_rest_api_is_still_the_emulators(pages):
     _, client = pages
     assert client.get("/rest/v2/tables").status_code == 401
-
-
-@pytest.mark.parametrize("row, shown", [
-    ({"Status": "failed", "RetryURL": "u", "RetryStatus": "available"}, True),
-    ({"Status": "failed", "RetryURL": "u", "RetryStatus": None}, True),
-    ({"Status": "failed", "RetryURL": "u", "RetryStatus": "used"}, False),
-    ({"Status": "failed", "RetryURL": None}, False),
-    ({"Status": "succeeded", "RetryURL": "u"}, False),
-])
-def test_the_retry_button_shows_for_a_failed_payment_with_an_unused_link(row, shown):
-    assert shows_retry(row) is shown
 
 
 def test_money_prints_two_decimals_except_for_zero_decimal_currencies():
