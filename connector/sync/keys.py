@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 
 from connector.sync import key_cache as kinds
+from connector.sync.caspio_keys import caspio_key
 from connector.sync.context import SyncContext
 
 SUBSCRIPTION_KEY_META = "caspio_subscription_key"
@@ -98,7 +99,8 @@ def plan_facts(ctx: SyncContext, plan_key: str | None) -> dict[str, Any] | None:
     """PlanType, Balance and Currency of a Caspio plan, read once and cached."""
     if not plan_key:
         return None
-    cached = ctx.keys.get(kinds.PLAN, plan_key)
+    lookup = caspio_key(plan_key)  # one plan however its key is spelled (Caspio's rule)
+    cached = ctx.keys.get(kinds.PLAN, lookup)
     if isinstance(cached, dict):
         return cached
     row = ctx.writer.find_one("Billing_Plans", "PlanKey", plan_key)
@@ -110,7 +112,7 @@ def plan_facts(ctx: SyncContext, plan_key: str | None) -> dict[str, Any] | None:
         "Balance": None if balance in (None, "") else str(balance),
         "Currency": str(row.get("Currency") or "usd").lower(),
     }
-    ctx.keys.put(kinds.PLAN, plan_key, facts)
+    ctx.keys.put(kinds.PLAN, lookup, facts)
     return facts
 
 

@@ -2,7 +2,9 @@
 
 It answers two questions without a Caspio call: does the row exist (insert directly, or
 update), and would this write change anything (skip it). Keyed by logical table and key
-value, so a renamed mapping does not lose it. Merges happen under a row lock (PostgreSQL) or
+value, so a renamed mapping does not lose it. The key is taken as Caspio compares it
+(`caspio_key`: case and trailing spaces ignored), so two spellings Caspio treats as one row
+share one memory. Merges happen under a row lock (PostgreSQL) or
 the SQLite write lock, so two workers writing different fields of one row keep both.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from connector.store import Store, caspio_rows
+from connector.sync.caspio_keys import caspio_key
 from connector.sync.caspio_values import WireValue
 
 
@@ -31,6 +34,7 @@ class RowMemory:
         self.clock = clock
 
     def get(self, table: str, key: str) -> RememberedRow | None:
+        key = caspio_key(key)
         c = caspio_rows.c
         with self.store.engine.connect() as conn:
             row = conn.execute(
@@ -44,6 +48,7 @@ class RowMemory:
 
     def remember(self, table: str, key: str, written: Mapping[str, WireValue]) -> None:
         """Merge `written` into the row's memory and mark the row as existing."""
+        key = caspio_key(key)
         c = caspio_rows.c
         query = sa.select(c.values_json).where(c.table_name == table, c.row_key == key)
         if self.store.is_postgres:
@@ -80,6 +85,7 @@ class RowMemory:
 
     def replace(self, table: str, key: str, values: Mapping[str, WireValue]) -> None:
         """Set the row's memory to exactly `values` (reconcile: what Caspio holds now)."""
+        key = caspio_key(key)
         c = caspio_rows.c
         text = json.dumps(dict(values), sort_keys=True)
         with self.store.transaction() as conn:
@@ -101,6 +107,7 @@ class RowMemory:
 
     def forget(self, table: str, key: str) -> None:
         """The row is gone from Caspio (an update matched nothing)."""
+        key = caspio_key(key)
         c = caspio_rows.c
         with self.store.transaction() as conn:
             conn.execute(caspio_rows.delete().where(c.table_name == table, c.row_key == key))

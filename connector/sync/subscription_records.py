@@ -2,6 +2,8 @@
 
 Totals are computed from these rows, never by reading Caspio back, and recomputed only when
 a subscription's counted value (status class, amount, currency, interval, customer) changes.
+Customer keys are stored and compared as Caspio compares them (`caspio_key`), so two
+spellings of one Caspio customer add up in one customer's totals.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from connector.store import Store, subscriptions
+from connector.sync.caspio_keys import caspio_key
 from connector.sync.totals import SubscriptionValue
 
 
@@ -44,11 +47,18 @@ class SubscriptionRecord:
             return False
         mine, theirs = self.value, other.value
         return (
-            self.customer_key == other.customer_key
+            same_customer(self.customer_key, other.customer_key)
             and mine.counted == theirs.counted
             and (mine.amount_minor, mine.currency, mine.interval, mine.interval_count)
             == (theirs.amount_minor, theirs.currency, theirs.interval, theirs.interval_count)
         )
+
+
+def same_customer(a: str | None, b: str | None) -> bool:
+    """Do two customer keys name one Caspio row?"""
+    if a is None or b is None:
+        return a is b
+    return caspio_key(a) == caspio_key(b)
 
 
 class SubscriptionRecords:
@@ -82,7 +92,7 @@ class SubscriptionRecords:
         with self.store.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(subscriptions)
-                .where(c.customer_key == customer_key)
+                .where(c.customer_key == caspio_key(customer_key))
                 .order_by(c.subscription_id)
             ).all()
         return [self._record(row) for row in rows]
@@ -91,7 +101,9 @@ class SubscriptionRecords:
         c = subscriptions.c
         fields = {
             "subscription_key": record.subscription_key,
-            "customer_key": record.customer_key,
+            "customer_key": None
+            if record.customer_key is None
+            else caspio_key(record.customer_key),
             "status": record.status,
             "amount_minor": record.amount_minor,
             "currency": record.currency,

@@ -19,6 +19,7 @@ import stripe
 
 from connector.billing.money import from_minor
 from connector.metrics import ignore_because
+from connector.sync.caspio_keys import caspio_key
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
 from connector.sync.customer_rows import write_customer
@@ -207,18 +208,28 @@ def _save_record(
     and the change is still seen."""
     previous = ctx.subscriptions.get(record.subscription_id)
     if not record.same_value(previous):
-        customers = {record.customer_key, previous.customer_key if previous else None} - {None}
-        for customer in sorted(c for c in customers if c):
+        # Customers as Caspio tells them apart (case, trailing spaces ignored); each written
+        # under the key text this event gave, else the one remembered.
+        customers: dict[str, str] = {}
+        for known in (previous, record):
+            if known is not None and known.customer_key:
+                customers[caspio_key(known.customer_key)] = known.customer_key
+        for same, customer in sorted(customers.items()):
             records = [
                 r
                 for r in ctx.subscriptions.for_customer(customer)
                 if r.subscription_id != record.subscription_id
             ]
-            if record.customer_key == customer:
+            mine = record.customer_key is not None and caspio_key(record.customer_key) == same
+            if mine:
                 records.append(record)
-            own = stripe_customer_id if customer == record.customer_key else None
-            write_totals(ctx, customer, records, own)
-    if previous != record:
+            write_totals(ctx, customer, records, stripe_customer_id if mine else None)
+    stored = (
+        record
+        if record.customer_key is None
+        else replace(record, customer_key=caspio_key(record.customer_key))
+    )
+    if previous != stored:
         ctx.subscriptions.put(record)
 
 

@@ -31,6 +31,14 @@ def _match(where: Where) -> tuple[str, str]:
     return found.group(1), found.group(2).replace("''", "'")
 
 
+def _same(stored: Any, wanted: Any) -> bool:
+    """Text compared as Caspio (SQL Server's default collation) compares it: case and
+    trailing spaces ignored."""
+    if stored is None or wanted is None:
+        return stored is wanted
+    return str(stored).rstrip(" ").lower() == str(wanted).rstrip(" ").lower()
+
+
 class FakeCaspio:
     """CaspioClient's record calls over dicts; unique keys raise CaspioAlreadyExists."""
 
@@ -53,7 +61,7 @@ class FakeCaspio:
         rows = self.tables[table]
         if where is not None:
             name, value = _match(where)
-            rows = [r for r in rows if str(r.get(name)) == value]
+            rows = [r for r in rows if _same(r.get(name), value)]
         return iter([dict(r) for r in rows])
 
     def get_one(self, table: str, where: Where) -> dict[str, Any] | None:
@@ -63,7 +71,7 @@ class FakeCaspio:
     def insert(self, table: str, values: Mapping[str, Any]) -> dict[str, Any]:
         self._count("POST", table, values)
         key = UNIQUE_KEYS[table]
-        if any(r.get(key) == values.get(key) for r in self.tables[table]):
+        if any(_same(r.get(key), values.get(key)) for r in self.tables[table]):
             raise CaspioAlreadyExists("exists", status=400, method="POST", table=table)
         self.tables[table].append(dict(values))
         return dict(values)
@@ -71,13 +79,13 @@ class FakeCaspio:
     def update(self, table: str, where: Where, values: Mapping[str, Any]) -> int:
         self._count("PUT", table, values)
         name, value = _match(where)
-        hits = [r for r in self.tables[table] if str(r.get(name)) == value]
+        hits = [r for r in self.tables[table] if _same(r.get(name), value)]
         for row in hits:
             row.update(values)
         return len(hits)
 
     def row(self, table: str, key: str) -> dict[str, Any] | None:
-        found = [r for r in self.tables[table] if r.get(UNIQUE_KEYS[table]) == key]
+        found = [r for r in self.tables[table] if _same(r.get(UNIQUE_KEYS[table]), key)]
         return found[0] if found else None
 
     def snapshot(
