@@ -29,10 +29,23 @@ def signature_header(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={compute_signature(secret, timestamp, body)}"
 
 
+# Stripe sends one `v1` per active secret (two while a secret is rolled) and a few other
+# entries (`t`, `v0`). Capping them bounds what an unauthenticated request can cost: at most
+# one HMAC per configured secret, whatever the header says.
+MAX_V1_SIGNATURES = 8
+MAX_HEADER_ENTRIES = 16
+MAX_HEADER_LENGTH = 2048
+
+
 def _parse(header: str) -> tuple[int, list[str]]:
+    if len(header) > MAX_HEADER_LENGTH:
+        raise SignatureError("signature header too long")
+    parts = header.split(",", MAX_HEADER_ENTRIES)
+    if len(parts) > MAX_HEADER_ENTRIES:
+        raise SignatureError("signature header has too many entries")
     timestamp: int | None = None
     signatures: list[str] = []
-    for part in header.split(","):
+    for part in parts:
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
@@ -47,6 +60,8 @@ def _parse(header: str) -> tuple[int, list[str]]:
         raise SignatureError("signature header has no timestamp")
     if not signatures:
         raise SignatureError("signature header has no v1 signature")
+    if len(signatures) > MAX_V1_SIGNATURES:
+        raise SignatureError("signature header has too many v1 signatures")
     return timestamp, signatures
 
 
@@ -65,9 +80,11 @@ def verify(
     keys = [s for s in secrets if s]
     if not keys:
         raise SignatureError("no webhook secret configured")
+    # One HMAC per secret (never per candidate), each compared with every v1 entry.
+    expected = [compute_signature(key, timestamp, body) for key in keys]
     matched = any(
-        hmac.compare_digest(compute_signature(key, timestamp, body), candidate)
-        for key in keys
+        hmac.compare_digest(mine.encode("ascii"), candidate.encode("utf-8", "replace"))
+        for mine in expected
         for candidate in signatures
     )
     if not matched:
