@@ -40,6 +40,66 @@ class InvalidEvent(ValueError):
     """The body is not a Stripe event the inbox can key."""
 
 
+# The store keys events by strings in VARCHAR(255) columns (PostgreSQL refuses longer ones,
+# SQLite would silently keep them) and `created` in a BIGINT.
+MAX_KEY_LENGTH = 255
+MAX_CREATED = 2**63 - 1
+# Stripe's events nest about a dozen levels (event, data, object, lines, items, price…); the
+# JSON decoder itself fails near 1000. Anything deeper is refused at the door, so that no
+# later reader (the claim, a handler, json.dumps) can hit the recursion limit.
+MAX_DEPTH = 64
+
+
+def decode_event(body: bytes) -> tuple[Any, str]:
+    """(parsed JSON, text) of a webhook body. Raises InvalidEvent for bad UTF-8, anything that
+    is not strict JSON (NaN and Infinity included), integers past Python's digit limit, and
+    nesting deeper than MAX_DEPTH."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("body is not JSON") from None
+    try:
+        event = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidEvent("body is nested too deeply") from None
+    except ValueError:  # JSONDecodeError, NaN/Infinity, an integer of over 4300 digits
+        raise InvalidEvent("body is not JSON") from None
+    if _deeper_than(event, MAX_DEPTH):
+        raise InvalidEvent("body is nested too deeply")
+    return event, text
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels (iterative: no recursion limit)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if level > limit:
+            return True
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _storable(value: str, what: str) -> str:
+    """`value` if the store can key by it: at most 255 characters, no NUL, valid UTF-8."""
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidEvent(f"{what} is longer than {MAX_KEY_LENGTH} characters")
+    if "\x00" in value:
+        raise InvalidEvent(f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(f"{what} is not valid Unicode") from None
+    return value
+
+
 @dataclass(frozen=True)
 class EventEnvelope:
     """What the inbox needs from an event body; parsed once, at the door."""
@@ -76,7 +136,16 @@ class EventEnvelope:
         object_id = raw_id if isinstance(raw_id, str) and raw_id else event_id
         object_type = raw_type if isinstance(raw_type, str) else "unknown"
         stamp = created if isinstance(created, int) and not isinstance(created, bool) else 0
-        return cls(event_id, event_type, object_id, object_type, stamp, _lock_key(obj, object_id))
+        if not 0 <= stamp <= MAX_CREATED:
+            raise InvalidEvent("event created is out of range")
+        return cls(
+            _storable(event_id, "event id"),
+            _storable(event_type, "event type"),
+            _storable(object_id, "data.object id"),
+            _storable(object_type, "data.object object"),
+            stamp,
+            _storable(_lock_key(obj, object_id), "data.object customer"),
+        )
 
 
 def _lock_key(obj: dict[str, Any], object_id: str) -> str:
@@ -87,6 +156,17 @@ def _lock_key(obj: dict[str, Any], object_id: str) -> str:
     return customer if isinstance(customer, str) and customer else object_id
 
 
+def _read_payload(text: str) -> tuple[dict[str, Any], str | None]:
+    """The stored body as a dict, or ({}, why not): one bad row must not fail a whole claim."""
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        return {}, f"stored payload is not readable JSON: {type(error).__name__}"
+    if not isinstance(payload, dict):
+        return {}, "stored payload is not a JSON object"
+    return payload, None
+
+
 @dataclass(frozen=True)
 class ClaimedEvent:
     event_id: str
@@ -95,6 +175,9 @@ class ClaimedEvent:
     created: int
     attempts: int  # including this one
     payload: dict[str, Any]
+    #: Why the stored payload could not be read back (then `payload` is empty): the worker
+    #: parks such an event dead at once instead of letting it fail every claim.
+    unreadable: str | None = None
 
 
 class Inbox:
@@ -212,6 +295,7 @@ class Inbox:
                         attempts=row.attempts + 1,
                     )
                 )
+                payload, unreadable = _read_payload(row.payload)
                 claimed.append(
                     ClaimedEvent(
                         row.event_id,
@@ -219,7 +303,8 @@ class Inbox:
                         row.object_id,
                         int(row.created),
                         row.attempts + 1,
-                        json.loads(row.payload),
+                        payload,
+                        unreadable,
                     )
                 )
         return claimed

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from connector.errors import classify
+from connector.errors import InvalidPayload, classify
 from connector.logs import event_log_fields, log_context
 from connector.metrics import BridgeMetrics
 from connector.readiness import Heartbeat
@@ -140,6 +140,8 @@ class Worker:
         started = time.perf_counter()
         with log_context(**event_log_fields(event.payload)):
             try:
+                if event.unreadable is not None:
+                    raise InvalidPayload(event.unreadable)
                 outcome = self.dispatcher.dispatch(event.payload)
             except Exception as exc:
                 self._fail(event, exc, started)

@@ -8,14 +8,13 @@ BRIDGE_DATABASE_URL on the first request).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from connector.sync.dispatch import HANDLED_TYPES
-from connector.sync.inbox import EventEnvelope, Inbox, InvalidEvent
+from connector.sync.inbox import EventEnvelope, Inbox, InvalidEvent, decode_event
 from connector.sync.runtime import store_of
 from connector.sync.signature import SignatureError, verify
 from connector.web.extension import EXTENSION_KEY
@@ -50,10 +49,9 @@ def receive() -> tuple[Response, int]:
         log.warning("stripe webhook rejected: %s", exc)
         return _reject(400, str(exc), "bad_signature")
     try:
-        text = body.decode("utf-8")
-        event = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _reject(400, "body is not JSON", "not_json")
+        event, text = decode_event(body)
+    except InvalidEvent as exc:
+        return _reject(400, str(exc), "not_json")
     handled = isinstance(event, dict) and event.get("type") in HANDLED_TYPES
     try:
         envelope = EventEnvelope.parse(event, strict=handled)
