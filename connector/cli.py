@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from connector import redaction
 from connector.commands import (
     caspio_init,
     check_config,
@@ -34,6 +35,8 @@ def main(log_level: str) -> None:
     """Bridge a Caspio app to Stripe subscriptions."""
     # No-op when the host (gunicorn, pytest) has configured logging already.
     configure_logging(log_level, log_format_from_env())
+    # Before any command logs: no record, at any level, may carry a secret.
+    redaction.install()
     if log_level != "debug":
         # stripe-python logs every request at INFO; our meters and /metrics count them.
         logging.getLogger("stripe").setLevel(logging.WARNING)

@@ -18,10 +18,15 @@ def fail(message: str, exit_code: int = 1) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    """The settings, with their secrets registered for log redaction; one line, exit 2."""
+    from connector import redaction
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as error:
         fail(f"setting {error}", exit_code=2)
+    redaction.register_settings(settings)
+    return settings
 
 
 def load_mapping_or_exit(path: str | None) -> Mapping:
