@@ -17,9 +17,9 @@ from flask import Blueprint, Response, request
 from connector.links.retry_flow import Outcome
 from connector.links.return_urls import allowed_return
 from connector.web.retry import (
-    _finish,
     allowed_origins,
     client_address,
+    finish_response,
     limit,
     link_services,
     too_many,
@@ -32,14 +32,14 @@ blueprint = Blueprint("portal", __name__)
 def _refusal(kind: str, status: int, title: str, message: str) -> Response:
     from connector.links.pages import page
 
-    return _finish(page(Outcome(kind, status, title, message)))
+    return finish_response(page(Outcome(kind, status, title, message)))
 
 
 @blueprint.get("/portal/<customer_key>")
 def open_portal(customer_key: str) -> Response:
     links = link_services()
     if not links.limiter.hit("address", client_address(), limit("address")):
-        return _finish(too_many(False))
+        return finish_response(too_many(False))
     problem = links.portal.check(customer_key, request.args.get("token"))
     if problem == "expired":
         return _refusal(
@@ -77,7 +77,7 @@ def open_portal(customer_key: str) -> Response:
         log.warning("portal: Stripe refused a portal session (%s)", type(error).__name__)
         return _refusal("unavailable", 503, "Please try again in a minute", "Try again soon.")
     response = Response(status=303, headers={"Location": session.url})
-    return _finish(response)
+    return finish_response(response)
 
 
 @blueprint.get("/portal/<customer_key>/returned")

@@ -76,7 +76,8 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def _finish(response: Response) -> Response:
+def finish_response(response: Response) -> Response:
+    """CORS for allowed origins and the pages' security headers, on every answer."""
     origins = allowed_origins()
     cors_headers(response, request.headers.get("Origin"), origins)
     return security_headers(response, origins)
@@ -86,11 +87,11 @@ def _answer(
     outcome: Outcome, invoice_id: str, token: str | None, return_url: str | None
 ) -> Response:
     if wants_json():
-        return _finish(json_answer(outcome, return_url))
+        return finish_response(json_answer(outcome, return_url))
     form = None
     if outcome.kind == "confirm":
         form = url_for("retry.confirm", invoice_id=invoice_id)
-    return _finish(page(outcome, form_action=form, token=token, return_url=return_url))
+    return finish_response(page(outcome, form_action=form, token=token, return_url=return_url))
 
 
 def _foreign_origin() -> bool:
@@ -110,7 +111,7 @@ def preview(invoice_id: str) -> Response:
     """The confirmation page: amount, plan, last failure, a Confirm button. No charge."""
     links = link_services()
     if not links.limiter.hit("address", client_address(), limit("address")):
-        return _finish(too_many(wants_json()))
+        return finish_response(too_many(wants_json()))
     token = request.args.get("token")
     return_url = allowed_return(request.args.get("return"), allowed_origins())
     return _answer(links.flow.preview(invoice_id, token), invoice_id, token, return_url)
@@ -125,7 +126,7 @@ def confirm(invoice_id: str) -> Response:
         refused = Outcome(
             "forbidden", 403, "Request refused", "This page cannot be used from another site."
         )
-        return _finish(json_answer(refused) if json_wanted else page(refused))
+        return finish_response(json_answer(refused) if json_wanted else page(refused))
     body: dict[str, Any] = {}
     if request.is_json:
         loaded = request.get_json(silent=True)
@@ -136,16 +137,16 @@ def confirm(invoice_id: str) -> Response:
     )
     return_url = allowed_return(wanted_return, allowed_origins())
     if not links.limiter.hit("address", client_address(), limit("address")):
-        return _finish(too_many(json_wanted))
+        return finish_response(too_many(json_wanted))
     if not links.limiter.hit("invoice", invoice_id, limit("invoice")):
-        return _finish(too_many(json_wanted))
+        return finish_response(too_many(json_wanted))
     return _answer(links.flow.confirm(invoice_id, token), invoice_id, None, return_url)
 
 
 @blueprint.route("/payments/<invoice_id>/retry", methods=["OPTIONS"])
 def preflight(invoice_id: str) -> Response:
     """CORS preflight for a DataPage's `fetch`; allowed origins only."""
-    return _finish(Response(status=204))
+    return finish_response(Response(status=204))
 
 
 def _text(value: Any) -> str | None:
