@@ -25,6 +25,7 @@ from connector.links.retry_links import (
     CLOSED,
     FAILED,
     REPLACED,
+    STALE_CLAIM_SECONDS,
     SUCCEEDED,
     USED,
     RetryLink,
@@ -123,7 +124,7 @@ class RetryFlow:
                 f"The retry was declined: {reason} {UPDATE_CARD} Nothing more was charged.",
                 FAILED,
             )
-        if link.state == USED:
+        if link.state == USED and not self._stale_claim(link):
             return Outcome(
                 "used",
                 409,
@@ -155,6 +156,10 @@ class RetryFlow:
                 "Retry links work for a limited time. Nothing was charged.",
             )
         return None
+
+    def _stale_claim(self, link: RetryLink) -> bool:
+        now = self.links.clock()
+        return link.used_at is not None and link.used_at < now - STALE_CLAIM_SECONDS
 
     # -- Stripe ----------------------------------------------------------------------------
 

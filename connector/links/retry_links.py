@@ -32,6 +32,8 @@ REPLACED, CLOSED = "replaced", "closed"
 # Link states that Billing_Payments.RetryStatus shows (PRODUCT.md); the others are internal.
 SHOWN_STATES = (AVAILABLE, USED, SUCCEEDED, FAILED)
 DAY = 86400.0
+# Far beyond one request's Stripe and Caspio timeouts (3 attempts of 30 s each).
+STALE_CLAIM_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -131,17 +133,22 @@ class RetryLinkStore:
         )
 
     def claim(self, link: RetryLink) -> bool:
-        """available -> used, only if still available and unexpired; True for the one winner."""
+        """available -> used, only if still available and unexpired; True for the one winner.
+
+        A link left `used` for STALE_CLAIM_SECONDS without an outcome (the process died
+        mid-request) may be claimed again: the retry repeats the same idempotency key, and
+        an invoice paid meanwhile is refused before `invoices.pay`, so it still charges once.
+        """
         c = retry_links.c
         now = self.clock()
+        claimable = sa.or_(
+            c.state == AVAILABLE,
+            sa.and_(c.state == USED, c.used_at < now - STALE_CLAIM_SECONDS),
+        )
         with self.store.transaction() as conn:
             won = conn.execute(
                 retry_links.update()
-                .where(
-                    c.token_hash == link.token_hash,
-                    c.state == AVAILABLE,
-                    c.expires_at > now,
-                )
+                .where(c.token_hash == link.token_hash, claimable, c.expires_at > now)
                 .values(state=USED, used_at=now)
             ).rowcount
         return bool(won)

@@ -104,6 +104,18 @@ def test_release_makes_a_claimed_link_available_again(link_store):
     assert links.claim(link)
 
 
+def test_a_claim_left_without_an_outcome_can_be_taken_again_after_ten_minutes(link_store):
+    clock = Clock()
+    links = RetryLinkStore(link_store, clock=clock)
+    link = links.find(links.issue("in_1", 1))
+    assert links.claim(link)  # ... and the process dies before finish()
+    clock.now += 599
+    assert not links.claim(link)
+    clock.now += 2
+    assert links.claim(link)
+    assert not links.claim(link)
+
+
 def test_paid_by_any_route_ends_every_link_of_the_invoice(link_store):
     links = RetryLinkStore(link_store, clock=Clock())
     assert links.settle_paid("in_never_failed") is False
