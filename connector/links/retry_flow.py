@@ -300,7 +300,7 @@ class RetryFlow:
             "Payment succeeded",
             f"{view.amount} was charged. Thank you.",
             SUCCEEDED,
-            view,
+            InvoiceView(view.invoice_id, view.amount, view.plan, None),
         )
 
     def _declined(

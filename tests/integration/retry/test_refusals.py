@@ -123,6 +123,20 @@ def test_void_invoice_and_ended_subscription_are_refused_without_a_charge(bridge
     assert again.status_code == 410 and bridge.pay_calls() == calls
 
 
+def test_a_voided_invoice_is_refused_without_a_charge(bridge: Bridge):
+    invoice_id = fail_renewal(bridge)
+    retry_url = bridge.payment(invoice_id)["RetryURL"]
+    bridge.stripe.v1.invoices.void_invoice(invoice_id)
+    calls = bridge.pay_calls()
+    before_webhooks = bridge.http.post(retry_url, timeout=10)  # the live invoice says void
+    assert before_webhooks.status_code == 410 and "can no longer be paid" in before_webhooks.text
+    bridge.settle()
+    assert bridge.payment(invoice_id)["Status"] == "void"
+    shown = bridge.http.get(retry_url, timeout=10)
+    assert shown.status_code == 410 and 'id="confirm"' not in shown.text
+    assert bridge.pay_calls() == calls
+
+
 def test_attempts_are_rate_limited_per_invoice_and_per_address(bridge: Bridge):
     invoice_id = fail_renewal(bridge)
     retry_url = bridge.payment(invoice_id)["RetryURL"]

@@ -75,6 +75,7 @@ def test_expired_card_renewal_then_get_then_declined_post_then_portal_then_paid(
     paid = bridge.http.post(fresh, timeout=10)
     assert paid.status_code == 200, paid.text
     assert "Payment succeeded" in paid.text and "20.00 USD" in paid.text
+    assert "Last failure" not in paid.text
     assert bridge.pay_calls() == calls + 1
     row = bridge.payment(invoice_id)
     assert (row["Status"], row["RetryStatus"]) == ("succeeded", "succeeded")
