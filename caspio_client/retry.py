@@ -38,7 +38,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """Wait before retry ``retry_number`` (1-based): 2^n growth, 50-100 % jitter."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
         return ceiling * (0.5 + 0.5 * self.rng.random())
 
     def call(self, fn: Callable[[], T], should_retry: Callable[[BaseException], bool]) -> T:

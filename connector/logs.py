@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 # Context fields, in output order. Values are ids Stripe or Caspio made, never payloads.
 CONTEXT_FIELDS = ("event_id", "event_type", "invoice_id", "caspio_request_id")
@@ -103,20 +103,29 @@ class TextFormatter(logging.Formatter):
         return f"{text} [{ids}]" if ids else text
 
 
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:  # not subscriptable at run time on Python 3.10
+    _StreamHandler = logging.StreamHandler
+
+
+class _BridgeHandler(_StreamHandler):
+    """The stderr handler `configure_logging` installs (and may replace)."""
+
+
 def configure_logging(level: str = "info", log_format: str = "text") -> None:
     """Log to stderr at `level` as `text` or `json` (replacing an earlier call's handler).
 
     Like `logging.basicConfig`, a no-op when the host (pytest, gunicorn) has configured
     logging already."""
     root = logging.getLogger()
-    ours = [h for h in root.handlers if getattr(h, "_caspio_stripe", False)]
+    ours = [h for h in root.handlers if isinstance(h, _BridgeHandler)]
     if len(ours) != len(root.handlers):
         return
     root.setLevel(level.upper())
     for handler in ours:
         root.removeHandler(handler)
-    handler = logging.StreamHandler()
-    handler._caspio_stripe = True  # type: ignore[attr-defined]
+    handler = _BridgeHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
     root.addHandler(handler)

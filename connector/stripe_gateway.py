@@ -80,13 +80,12 @@ class StripeGateway:
         timeout: float = 30.0,
     ) -> None:
         self.meter = StripeCallMeter()
-        base_addresses: dict[str, str] = {}
-        if api_base:
-            base_addresses = {"api": api_base, "connect": api_base, "files": api_base}
         self.client = stripe.StripeClient(
             api_key,
             stripe_version=STRIPE_API_VERSION,
-            base_addresses=base_addresses,  # type: ignore[arg-type]
+            base_addresses=(
+                {"api": api_base, "connect": api_base, "files": api_base} if api_base else None
+            ),
             max_network_retries=max_network_retries,
             http_client=MeteredRequestsClient(self.meter, timeout=timeout),
         )

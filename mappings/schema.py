@@ -61,7 +61,7 @@ class DefaultFileSchema(_Strict):
     tables = mf.Dict(keys=mf.String(), values=mf.Nested(DefaultTableSchema), required=True)
 
 
-class FieldRename(mf.Field):
+class FieldRename(mf.Field[dict[str, Any]]):
     """``PlanKey: Plan_Code`` or ``PlanKey: {name: Plan_Code, ...}``."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:

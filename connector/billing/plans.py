@@ -98,8 +98,10 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-class _Field(mf.Field):
-    """Caspio returns null for empty non-text fields: allowed unless a field says not."""
+class _Field(mf.Field[Any]):
+    """Caspio returns null for empty non-text fields: allowed unless a field says not.
+
+    (Each subclass loads its own type; `Plan` is built from the loaded dict.)"""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", True)

@@ -35,6 +35,8 @@ def create_endpoint(client: stripe.StripeClient, target: str) -> stripe.WebhookE
     return client.v1.webhook_endpoints.create(
         {
             "url": target,
+            # Our event types and pinned version are plain str; stripe-python types these
+            # fields as Literal lists of every event type and API version it knows.
             "enabled_events": events,  # type: ignore[typeddict-item]
             "api_version": STRIPE_API_VERSION,  # type: ignore[typeddict-item]
             "description": "caspio-stripe bridge",

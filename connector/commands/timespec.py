@@ -32,7 +32,7 @@ def parse_since(text: str, *, now: float) -> int:
     return int(moment.timestamp())
 
 
-class SinceType(click.ParamType):
+class SinceType(click.ParamType[int, object]):
     """A click parameter giving unix seconds (durations are taken back from now)."""
 
     name = "TIME|DURATION"

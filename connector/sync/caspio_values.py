@@ -23,9 +23,10 @@ def to_wire(value: Any) -> WireValue:
     if isinstance(value, float):
         return value
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.replace(microsecond=0).isoformat()
+        moment = value
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return moment.replace(microsecond=0).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat() + "T00:00:00"
     raise TypeError(f"cannot write {type(value).__name__} to Caspio")

@@ -3,7 +3,10 @@ gateway's HTTP client)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
+
+import stripe
 
 SUBSCRIPTION_EXPAND = ["discounts.source.coupon", "items.data.discounts.source.coupon"]
 
@@ -21,7 +24,7 @@ class StripeReader(Protocol):
 class GatewayStripeReader:
     """StripeReader over `StripeGateway.client` (a `stripe.StripeClient`)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: stripe.StripeClient) -> None:
         self.client = client
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -37,14 +40,14 @@ class GatewayStripeReader:
         if object_type == "subscription":
             return self.subscription(object_id)
         v1 = self.client.v1
-        services = {
-            "invoice": v1.invoices,
-            "charge": v1.charges,
-            "dispute": v1.disputes,
-            "payout": v1.payouts,
-            "checkout.session": v1.checkout.sessions,
+        readers: dict[str, Callable[[str], stripe.StripeObject]] = {
+            "invoice": v1.invoices.retrieve,
+            "charge": v1.charges.retrieve,
+            "dispute": v1.disputes.retrieve,
+            "payout": v1.payouts.retrieve,
+            "checkout.session": v1.checkout.sessions.retrieve,
         }
-        return services[object_type].retrieve(object_id).to_dict()
+        return readers[object_type](object_id).to_dict()
 
     def price(self, price_id: str) -> dict[str, Any]:
         """A price with its `tiers` (included only when expanded)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -67,7 +68,7 @@ class SubscriptionRecords:
         self.clock = clock
 
     @staticmethod
-    def _record(row: sa.Row) -> SubscriptionRecord:
+    def _record(row: sa.Row[Any]) -> SubscriptionRecord:
         return SubscriptionRecord(
             row.subscription_id,
             row.subscription_key,

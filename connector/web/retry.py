@@ -32,7 +32,7 @@ _building = threading.Lock()
 
 def link_services(app: Flask | None = None) -> LinkServices:
     """The app's link objects, built from its services on first use."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_app
     if LINKS_KEY not in app.extensions:
         with _building:
             if LINKS_KEY not in app.extensions:

@@ -414,7 +414,7 @@ class CaspioStore:
         if unknown:
             raise field_not_found(unknown)
         locked = [key for key in body
-                  if key == PK_NAME or schema.field(key).read_only]  # type: ignore[union-attr]
+                  if key == PK_NAME or getattr(schema.field(key), "read_only", False)]
         if locked:
             raise read_only(locked)
         values: dict[str, Any] = {}

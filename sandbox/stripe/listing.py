@@ -53,7 +53,7 @@ class Expander:
         self._includables = includables
 
     def render(self, obj: Obj, params: dict[str, Any]) -> Obj:
-        out = clone(obj)
+        out: Obj = clone(obj)
         for path in as_list(params.get("expand"), "expand"):
             if not isinstance(path, str) or not path:
                 raise invalid("Invalid expand", param="expand")

@@ -196,7 +196,10 @@ class StripeCatalog:
             )
             product_id = created.id
         elif actions.product_changes and product_id:
-            self._stripe.v1.products.update(product_id, dict(actions.product_changes))  # type: ignore[arg-type]
+            # planning builds the changes as a plain dict of ProductUpdateParams keys (it
+            # imports nothing from stripe); mypy cannot see the TypedDict in it.
+            changes = dict(actions.product_changes)
+            self._stripe.v1.products.update(product_id, changes)  # type: ignore[arg-type]
 
         try:
             price_id = self._apply_price(plan, actions, product_id, current, holder)

@@ -297,13 +297,14 @@ _AUTH_PAGE = """<!doctype html><title>3-D Secure (emulator)</title>
 
 def register_controls(api: Api) -> None:
     from flask import Response, redirect, request
+    from werkzeug.wrappers import Response as ResponseBase
 
     from .. import control_calls
 
     em = api.em
 
     @api.app.route("/_emulator/payment_intents/<id>/authenticate", methods=["GET", "POST"])
-    def authenticate_payment_control(id: str) -> Response:
+    def authenticate_payment_control(id: str) -> ResponseBase:
         if request.method == "GET":
             return Response(_AUTH_PAGE.format(id=id), mimetype="text/html")
         result = str(control_calls.body().get("result", "succeed"))
@@ -317,5 +318,5 @@ def register_controls(api: Api) -> None:
         answer = control_calls.answer(em, action)
         return_url = em.store.notes.get(id, {}).get("return_url")
         if return_url and not request.is_json and answer.status_code == 200:
-            return redirect(str(return_url), code=303)  # type: ignore[return-value]
+            return redirect(str(return_url), code=303)
         return answer

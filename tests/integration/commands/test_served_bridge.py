@@ -108,15 +108,17 @@ def test_a_paid_signup_reaches_caspio_through_the_served_app(bridge, stripe_emul
         return app.test_client().get("/metrics").get_data(as_text=True)
 
     # invoice.paid and invoice.payment_succeeded write the same row; wait for both to settle.
+    # The worker counts an event processed just after it settles it in the inbox: wait for
+    # the counter too, or the test races the worker thread.
     metrics = wait_for(
         lambda: (text := metrics_text())
         and 'bridge_inbox_events{status="done",type="invoice.paid"} 1.0' in text
+        and 'bridge_events_processed_total{type="invoice.paid"} 1.0' in text
         and text
     )
     assert (
         'bridge_caspio_calls_total{operation="POST",status="200",target="oauth"}' in metrics
     )
-    assert 'bridge_events_processed_total{type="invoice.paid"} 1.0' in metrics
     assert app.test_client().get("/readyz").status_code == 200
 
 
