@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from connector.commands.common import load_services, load_settings
+from connector.sync.worker import DEFAULT_LEASE_SECONDS
 
 
 @click.command("worker")
@@ -17,9 +18,10 @@ from connector.commands.common import load_services, load_settings
 @click.option(
     "--lease-seconds",
     type=float,
-    default=300.0,
+    default=DEFAULT_LEASE_SECONDS,
     show_default=True,
-    help="How long a claimed event stays reserved for this worker.",
+    help="How long a claimed event stays reserved for this worker; renewed every third of it "
+    "while the worker runs, so only a dead worker's events wait this long.",
 )
 @click.option(
     "--max-attempts",

@@ -362,6 +362,39 @@ class Inbox:
         )
         conn.execute(kl.delete().where(kl.c.lock_key == key, kl.c.owner == owner, ~still_running))
 
+    def renew(
+        self, owner: str, event_ids: list[str], *, now: float, lease_seconds: float
+    ) -> set[str]:
+        """Extend `owner`'s leases on these events and on their keys to `now + lease_seconds`;
+        returns the ids `owner` still holds (event leased to it and its key too). An event
+        another worker has taken over, or whose key it has taken, is not returned: the
+        caller must not run it."""
+        if not event_ids:
+            return set()
+        e, kl = inbox_events, key_leases
+        expires_at = now + lease_seconds
+        lock_key = sa.func.coalesce(e.c.lock_key, e.c.object_id)
+        mine = sa.and_(
+            e.c.event_id.in_(event_ids), e.c.lease_owner == owner, e.c.status == PROCESSING
+        )
+        with self.store.transaction() as conn:
+            conn.execute(e.update().where(mine).values(lease_expires_at=expires_at))
+            rows = conn.execute(sa.select(e.c.event_id, lock_key.label("key")).where(mine)).all()
+            keys = {row.key for row in rows}
+            if not keys:
+                return set()
+            conn.execute(
+                kl.update()
+                .where(kl.c.lock_key.in_(keys), kl.c.owner == owner)
+                .values(expires_at=expires_at)
+            )
+            held = set(
+                conn.execute(
+                    sa.select(kl.c.lock_key).where(kl.c.lock_key.in_(keys), kl.c.owner == owner)
+                ).scalars()
+            )
+        return {row.event_id for row in rows if row.key in held}
+
     def _settle(self, event_id: str, owner: str, **values: Any) -> bool:
         # Fenced on the lease owner: a worker whose lease was taken over settles nothing.
         e = inbox_events

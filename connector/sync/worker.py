@@ -39,6 +39,10 @@ class Dispatcher(Protocol):
 # Settled events are kept longer than Stripe retries a delivery (3 days) and keeps events
 # (30 days), so a late redelivery is still recognised as a duplicate.
 RETENTION_SECONDS = 35 * 86400
+# Short, because leases are renewed while an event runs (LeaseKeeper): only a worker that
+# died holds one to the end, and its customers wait at most this long for another worker
+# (or the same process, restarted).
+DEFAULT_LEASE_SECONDS = 30.0
 PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -58,7 +62,8 @@ class Worker:
         dispatcher: Dispatcher,
         *,
         clock: Clock = time.time,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        heartbeat_seconds: float | None = None,
         max_attempts: int = 10,
         backoff: Backoff = exponential_backoff,
         batch_size: int = 20,
@@ -70,6 +75,12 @@ class Worker:
         self.dispatcher = dispatcher
         self.clock = clock
         self.lease_seconds = lease_seconds
+        #: How often the leases of a batch being worked on are renewed (a third of the lease:
+        #: two renewals may fail before another worker could take an event over).
+        self.heartbeat_seconds = (
+            lease_seconds / 3 if heartbeat_seconds is None else heartbeat_seconds
+        )
+        self.lost = 0  # events skipped because another worker had taken them over
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.batch_size = batch_size
@@ -88,9 +99,31 @@ class Worker:
         batch = self.inbox.claim(
             self.owner, now=self.clock(), lease_seconds=self.lease_seconds, limit=self.batch_size
         )
-        for event in batch:
-            self._process(event)
+        if not batch:
+            return 0
+        with LeaseKeeper(self, [event.event_id for event in batch]) as keeper:
+            for event in batch:
+                if self._still_mine(event):
+                    self._process(event)
+                keeper.done(event.event_id)
         return len(batch)
+
+    def _still_mine(self, event: ClaimedEvent) -> bool:
+        """Renew this event's lease (and its key's) right before running it; False when
+        another worker has taken it over, which then runs it instead."""
+        held = self.inbox.renew(
+            self.owner, [event.event_id], now=self.clock(), lease_seconds=self.lease_seconds
+        )
+        if event.event_id in held:
+            return True
+        log.warning(
+            "worker %s: lease on event %s (%s) was taken over; not running it",
+            self.owner,
+            event.event_id,
+            event.type,
+        )
+        self.lost += 1
+        return False
 
     def run_until_idle(self, max_batches: int = 10_000) -> int:
         """Process until nothing is claimable now (tests and `replay`)."""
@@ -184,6 +217,52 @@ class Worker:
         )
         self.metrics.retried(event.type, elapsed)
         self.failed += 1
+
+
+class LeaseKeeper:
+    """While a batch is worked on, renews the leases of its unfinished events every
+    `worker.heartbeat_seconds`, in a thread, so a batch that outlasts the lease (slow Caspio,
+    a long outage inside the client's retries) is never taken over by another worker."""
+
+    def __init__(self, worker: Worker, event_ids: list[str]) -> None:
+        self.worker = worker
+        self._unfinished = list(event_ids)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        if self.worker.heartbeat_seconds > 0:
+            self._thread = threading.Thread(
+                target=self._run, name=f"lease-keeper-{self.worker.owner}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def done(self, event_id: str) -> None:
+        with self._lock:
+            if event_id in self._unfinished:
+                self._unfinished.remove(event_id)
+
+    def _run(self) -> None:
+        worker = self.worker
+        while not self._stop.wait(worker.heartbeat_seconds):
+            with self._lock:
+                ids = list(self._unfinished)
+            if not ids:
+                return
+            try:
+                worker.inbox.renew(
+                    worker.owner, ids, now=worker.clock(), lease_seconds=worker.lease_seconds
+                )
+            except Exception:
+                # The next renewal, or the check before each event, decides.
+                log.exception("worker %s: renewing leases failed", worker.owner)
 
 
 class BackgroundWorker:
