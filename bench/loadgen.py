@@ -34,6 +34,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+# A request unanswered this long counts as an error (and its connection is dropped).
+REQUEST_TIMEOUT = 30.0
+
 
 @dataclass
 class Results:
@@ -115,9 +118,11 @@ async def run_open(
             index, due = item
             body = bodies[index]
             try:
-                status = await connection.post(body, sign(secret, body, int(time.time())))
+                status = await asyncio.wait_for(
+                    connection.post(body, sign(secret, body, int(time.time()))), REQUEST_TIMEOUT
+                )
                 results.statuses[status] += 1
-            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as error:
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as error:
                 results.errors[type(error).__name__] += 1
                 connection.close()
             done = time.perf_counter()
@@ -154,9 +159,11 @@ async def run_closed(url: str, bodies: list[bytes], secret: bytes, connections: 
             body = bodies[index]
             sent = time.perf_counter()
             try:
-                status = await connection.post(body, sign(secret, body, int(time.time())))
+                status = await asyncio.wait_for(
+                    connection.post(body, sign(secret, body, int(time.time()))), REQUEST_TIMEOUT
+                )
                 results.statuses[status] += 1
-            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as error:
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as error:
                 results.errors[type(error).__name__] += 1
                 connection.close()
             done = time.perf_counter()
