@@ -38,6 +38,8 @@ class FaultSettings:
     rate_limit_window: float = 1.0
     #: The next N calls are rate limited (deterministic; counts down).
     rate_limit_next: int = 0
+    #: Probability (0 to 1) that a call is rate limited (a soak's random 429s).
+    rate_limit_rate: float = 0.0
     #: "429" (Code/Message body) or "400" (the ``api-calls-rate`` array body).
     rate_limit_style: str = "429"
     #: Seconds for a ``Retry-After`` header on rate-limited answers (None: no header,
@@ -53,7 +55,10 @@ class FaultSettings:
     #: Without ``q.orderBy`` return rows in a new random order on every call, as SQL Server
     #: gives no stable order (paging unordered results skips and repeats rows).
     shuffle_unordered: bool = False
-    #: Seed for ``error_rate`` (None: unseeded).
+    #: Share (0 to 1) of ``error_rate`` errors that happen after the call was carried out
+    #: (Caspio committed the write, the answer was lost).
+    error_after_commit_rate: float = 0.0
+    #: Seed for ``error_rate`` and ``rate_limit_rate`` (None: unseeded).
     seed: int | None = None
 
     def updated(self, changes: dict[str, Any]) -> FaultSettings:
@@ -69,8 +74,9 @@ class FaultSettings:
             raise ValueError("rate_limit_style must be '429' or '400'")
         if result.expired_token_status not in (400, 401):
             raise ValueError("expired_token_status must be 400 or 401")
-        if not 0.0 <= result.error_rate <= 1.0:
-            raise ValueError("error_rate must be between 0 and 1")
+        for name in ("error_rate", "rate_limit_rate", "error_after_commit_rate"):
+            if not 0.0 <= getattr(result, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
         if result.error_status < 500 or result.error_status > 599:
             raise ValueError("error_status must be a 5xx status")
         return result
@@ -129,12 +135,17 @@ class FaultInjector:
                 self.settings = replace(settings, fail_next=settings.fail_next - 1)
                 return FaultDecision("error", after_commit=settings.fail_after_commit)
             if settings.error_rate and self._random.random() < settings.error_rate:
-                return FaultDecision("error")
+                after = bool(settings.error_after_commit_rate) and (
+                    self._random.random() < settings.error_after_commit_rate
+                )
+                return FaultDecision("error", after_commit=after)
             return FaultDecision("none")
 
     def _rate_limited(self, settings: FaultSettings, now: float) -> bool:
         if settings.rate_limit_next > 0:
             self.settings = replace(settings, rate_limit_next=settings.rate_limit_next - 1)
+            return True
+        if settings.rate_limit_rate and self._random.random() < settings.rate_limit_rate:
             return True
         if settings.rate_limit_calls is None:
             return False

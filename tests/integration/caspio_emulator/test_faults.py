@@ -38,6 +38,24 @@ def test_error_rate_is_seeded_and_reproducible(api: RawApi):
     assert statuses() == first
 
 
+def test_rate_limit_rate_is_random_seeded_and_reproducible(api: RawApi):
+    api.token  # noqa: B018
+    def statuses() -> list[int]:
+        api.running.controls.set_faults(rate_limit_rate=0.5, seed=3)
+        return [api.get("/tables").status_code for _ in range(20)]
+    first = statuses()
+    assert set(first) == {200, 429}
+    assert statuses() == first
+
+
+def test_error_after_commit_rate_carries_the_write_out_first(api: RawApi):
+    api.create_table("T", [{"Name": "Code", "Type": "STRING", "Unique": True}])
+    api.running.controls.set_faults(error_rate=1.0, error_after_commit_rate=1.0, seed=1)
+    assert api.post("/tables/T/records", json={"Code": "k"}).status_code == 500
+    api.running.controls.reset_faults()
+    assert [row["Code"] for row in api.rows("T")] == ["k"]
+
+
 def test_rate_limit_429_and_the_400_array_form(api: RawApi):
     api.token  # noqa: B018
     controls = api.running.controls
@@ -140,7 +158,7 @@ def test_reset_over_http_empties_the_account(api: RawApi):
 
 @pytest.mark.parametrize("changes", [
     {"rate_limit_style": "418"}, {"expired_token_status": 403}, {"error_rate": 2},
-    {"error_status": 404},
+    {"error_status": 404}, {"rate_limit_rate": -0.1}, {"error_after_commit_rate": 1.5},
 ])
 def test_fault_settings_are_validated(changes: dict[str, object]):
     with pytest.raises(ValueError):
