@@ -81,6 +81,7 @@ class WebhookDispatcher:
         self._seq = itertools.count()
         self._in_flight = 0
         self._sent = 0
+        self._attempts = 0  # every delivery attempt ever recorded (the log is bounded)
         # The newest attempts only, so a long soak run does not grow without bound.
         self._records: deque[DeliveryRecord] = deque(maxlen=max_records)
         self._stopping = False
@@ -147,6 +148,23 @@ class WebhookDispatcher:
     def pending(self) -> int:
         with self._cond:
             return len(self._heap) + self._in_flight
+
+    @property
+    def attempts(self) -> int:
+        """Delivery attempts recorded so far, answered or not (never reset by the log's bound)."""
+        with self._cond:
+            return self._attempts
+
+    def wait_attempts(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` attempts were recorded; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._attempts < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until nothing is queued or in flight; False on timeout."""
@@ -247,4 +265,6 @@ class WebhookDispatcher:
         )
         with self._cond:
             self._records.append(record)
+            self._attempts += 1
+            self._cond.notify_all()
         return record
