@@ -76,6 +76,26 @@ SETTING_DOCS: dict[str, SettingDoc] = {
     "BRIDGE_ADMIN_TOKEN": SettingDoc(
         "no", "admin API off", "Bearer token (16+ characters) for `/admin/…`.", secret=True
     ),
+    "BRIDGE_LINK_SECRET": SettingDoc(
+        "no", "derived from `STRIPE_SECRET_KEY`",
+        "32+ random characters that sign portal links (`PortalURL`); rolling it (or, unset, "
+        "the Stripe key) ends every portal link already written.", secret=True,
+    ),
+    "BRIDGE_LINK_DAYS": SettingDoc(
+        "no", "`30`", "Days a Retry link (`RetryURL`) and a portal link (`PortalURL`) stay "
+        "valid (1–365)."
+    ),
+    "BRIDGE_LOG_FORMAT": SettingDoc(
+        "no", "`text`", "`json`: one JSON object per log line, with `event_id`, `event_type`, "
+        "`invoice_id` and `caspio_request_id` where known."
+    ),
+    "BRIDGE_READY_MAX_BACKLOG": SettingDoc(
+        "no", "`1000`", "`/readyz` answers 503 while more events than this wait in the inbox."
+    ),
+    "BRIDGE_POLL_SECONDS": SettingDoc(
+        "no", "off", "`serve` looks for new `pending` subscription rows and `RequestedAction` "
+        "this often (1–86400 s), for Caspio accounts without outgoing webhooks."
+    ),
     "BRIDGE_PAST_DUE_ACCESS": SettingDoc(
         "no", "`true`", "Whether `AccessActive` stays yes while a subscription is `past_due`."
     ),
