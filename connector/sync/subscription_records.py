@@ -8,8 +8,10 @@ spellings of one Caspio customer add up in one customer's totals.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,10 +64,58 @@ def same_customer(a: str | None, b: str | None) -> bool:
     return caspio_key(a) == caspio_key(b)
 
 
+# Advisory-lock key space of the per-customer totals lock (the inbox uses 7261904).
+TOTALS_LOCK_SPACE = 7261905
+_local_locks: dict[tuple[int, str], threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+def _local_lock(store: Store, key: str) -> threading.Lock:
+    with _local_guard:
+        return _local_locks.setdefault((id(store.engine), key), threading.Lock())
+
+
 class SubscriptionRecords:
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
+
+    @contextlib.contextmanager
+    def customer_lock(self, customer_keys: Iterable[str]) -> Iterator[None]:
+        """Hold the totals lock of each Caspio customer named (as Caspio compares keys).
+
+        The inbox never runs two events of one *Stripe* customer at once, but several
+        Stripe customers may name one Caspio customer (`ck1-alice`, `CK1-ALICE`): without
+        this lock two workers could each sum the records without the other's subscription
+        and the later write would lose one. Locks are taken in key order, so two holders
+        never wait on each other. PostgreSQL: session advisory locks (several processes);
+        SQLite (one process): a thread lock per key."""
+        keys = sorted({caspio_key(k) for k in customer_keys})
+        if not keys:
+            yield
+            return
+        if not self.store.is_postgres:
+            with contextlib.ExitStack() as held:
+                for key in keys:
+                    held.enter_context(_local_lock(self.store, key))
+                yield
+            return
+        with self.store.engine.connect() as conn:
+            for key in keys:
+                conn.execute(
+                    sa.select(sa.func.pg_advisory_lock(TOTALS_LOCK_SPACE, sa.func.hashtext(key)))
+                )
+            conn.commit()
+            try:
+                yield
+            finally:
+                for key in reversed(keys):
+                    conn.execute(
+                        sa.select(
+                            sa.func.pg_advisory_unlock(TOTALS_LOCK_SPACE, sa.func.hashtext(key))
+                        )
+                    )
+                conn.commit()
 
     @staticmethod
     def _record(row: sa.Row[Any]) -> SubscriptionRecord:

@@ -207,6 +207,18 @@ def _save_record(
     Totals are written before the record is stored: if a write fails the event is retried
     and the change is still seen."""
     previous = ctx.subscriptions.get(record.subscription_id)
+    named = [r.customer_key for r in (previous, record) if r is not None and r.customer_key]
+    # Sums and the stored record change together, one worker per Caspio customer at a time.
+    with ctx.subscriptions.customer_lock(named):
+        _save_record_locked(ctx, record, previous, stripe_customer_id)
+
+
+def _save_record_locked(
+    ctx: SyncContext,
+    record: SubscriptionRecord,
+    previous: SubscriptionRecord | None,
+    stripe_customer_id: str | None,
+) -> None:
     if not record.same_value(previous):
         # Customers as Caspio tells them apart (case, trailing spaces ignored); each written
         # under the key text this event gave, else the one remembered.

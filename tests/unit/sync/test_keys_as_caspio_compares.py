@@ -13,6 +13,7 @@ from connector.sync.caspio_keys import caspio_key
 from connector.sync.row_memory import RowMemory
 from connector.sync.subscription_records import SubscriptionRecord, SubscriptionRecords
 from tests.fixtures import stripe_events as se
+from tests.unit.sync.fakes import FakeCaspio
 from tests.unit.sync.harness import Bridge, seed_caspio
 
 T = 1_800_000_000
@@ -30,10 +31,11 @@ def bridge(store: Any) -> Bridge:
     return b
 
 
-def alice_totals(bridge: Bridge) -> tuple[Any, Any, Any]:
+def alice_totals(bridge: Bridge | FakeCaspio) -> tuple[Any, Any, Any]:
+    caspio = bridge if isinstance(bridge, FakeCaspio) else bridge.caspio
     rows = [
         r
-        for r in bridge.caspio.tables["Billing_Customers"]
+        for r in caspio.tables["Billing_Customers"]
         if caspio_key(str(r["CustomerKey"])) == "ck1-alice"
     ]
     assert len(rows) == 1, rows
@@ -165,3 +167,44 @@ def test_memory_written_before_is_brought_to_the_caspio_spelling(store: Any) -> 
     assert cache.get("customer_key", "cus_AbC") == "K"  # Stripe ids keep their case
     records = SubscriptionRecords(store)
     assert [r.subscription_id for r in records.for_customer("ck1-alice")] == ["sub_1"]
+
+
+def test_two_workers_summing_one_caspio_customer_take_turns(store: Any) -> None:
+    """Two Stripe customers naming one Caspio customer are leased apart by the inbox; the
+    totals lock keeps one worker from summing without the other's subscription."""
+    import threading
+
+    caspio = FakeCaspio()
+    first, second = Bridge(store, caspio=caspio), Bridge(store, caspio=caspio)
+    seed_caspio(caspio)
+    caspio.tables["Billing_Customers"].append({"CustomerKey": "ck1-alice"})
+    caspio.tables["Billing_Subscriptions"] += [
+        {"SubscriptionKey": "SUB-1", "CustomerKey": "ck1-alice", "PlanKey": "gold"},
+        {"SubscriptionKey": "SUB-2", "CustomerKey": "ck1-alice", "PlanKey": "gold"},
+    ]
+    sub1, event1 = sub_event("sub_1", "SUB-1", "ck1-alice", 1000, T)
+    sub2, event2 = sub_event("sub_2", "SUB-2", "CK1-ALICE", 5000, T + 1)
+    first.stripe.subscriptions["sub_1"] = sub1
+    second.stripe.subscriptions["sub_2"] = sub2
+
+    inside, release = threading.Event(), threading.Event()
+    update = caspio.update
+
+    def held_update(table: str, where: Any, values: Any) -> int:
+        # The first worker stops inside its totals write until the second has had its go.
+        if table == "Billing_Customers" and threading.current_thread().name == "first":
+            inside.set()
+            release.wait(10)
+        return update(table, where, values)
+
+    caspio.update = held_update  # type: ignore[method-assign]
+    one = threading.Thread(target=first.deliver, args=(event1,), name="first")
+    two = threading.Thread(target=second.deliver, args=(event2,), name="second")
+    one.start()
+    assert inside.wait(10)
+    two.start()
+    two.join(1.0)  # without the lock it runs to the end here, summing without sub_1
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert alice_totals(caspio) == (60, 720, 2)
