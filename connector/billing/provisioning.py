@@ -667,18 +667,28 @@ class Provisioner:
         # skipped as a repeat of the bridge's last write.
         self.writer.observe(SUBSCRIPTIONS, key, {"RequestedAction": action})
         values: dict[str, Any] = {"RequestedAction": None}
+        fresh: dict[str, Any] | None = None
         try:
-            values.update(self._act(registration, action))
+            extra, fresh = self._act(registration, action)
+            values.update(extra)
             values["LastError"] = None
             outcome = ACTION_DONE
         except (ProvisioningError, stripe.StripeError) as error:
             message = error.user_message if isinstance(error, stripe.StripeError) else None
             values["LastError"] = f"RequestedAction {action}: {message or error}"
             outcome = ACTION_FAILED
+        # The field is cleared before anything else is written to the row: each write fires
+        # Caspio's update webhook, which must not find the request still there and do it
+        # again.
         self._write(key, values)
+        if fresh is not None:
+            apply_subscription(self.ctx, fresh, key_hint=key)
         return outcome
 
-    def _act(self, registration: Registration, action: str) -> dict[str, Any]:
+    def _act(
+        self, registration: Registration, action: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Do `action` in Stripe; (values for the row, the subscription as it now is)."""
         subscription_id = registration.stripe_subscription_id
         if action not in ("cancel_at_period_end", "cancel_now") and not action.startswith(
             "change_plan:"
@@ -691,8 +701,7 @@ class Provisioner:
         if subscription.get("status") in ("canceled", "incomplete_expired"):
             if action.startswith("change_plan:"):
                 raise ProvisioningError("the subscription has ended")
-            apply_subscription(self.ctx, subscription, key_hint=registration.subscription_key)
-            return {}
+            return {}, subscription
         extra: dict[str, Any] = {}
         if action == "cancel_now":
             client.v1.subscriptions.cancel(subscription_id)
@@ -717,9 +726,7 @@ class Provisioner:
                     subscription_id, cast("stripe.params.SubscriptionUpdateParams", change)
                 )
                 extra["PlanKey"] = plan.plan_key
-        fresh = _as_dict(client.v1.subscriptions.retrieve(subscription_id))
-        apply_subscription(self.ctx, fresh, key_hint=registration.subscription_key)
-        return extra
+        return extra, _as_dict(client.v1.subscriptions.retrieve(subscription_id))
 
     def _release_schedule(self, subscription: dict[str, Any]) -> None:
         """A subscription run by a schedule takes changes through the schedule; the app's

@@ -146,3 +146,85 @@ def test_cancel_at_period_end_of_a_scheduled_intro_releases_the_schedule(bridge:
     bridge.advance_to_renewal(sub.id)
     assert bridge.row(key)["Status"] == "canceled"
     assert bridge.charged(sub.id) == [1500]
+
+
+def test_a_change_plan_through_the_caspio_webhook_is_done_once(bridge: Bridge):
+    """Every write to the row fires Caspio's update webhook again; the request is cleared
+    before the row is rewritten, so those deliveries find nothing left to do."""
+    bridge.plan("gold", "25.00")
+    bridge.plan("silver", "40.00")
+    key = _active(bridge, "CUST-A6")
+    bridge.caspio_emulator.emulator.configure_webhook(
+        "Billing_Subscriptions",
+        f"{bridge.url}/caspio/webhook",
+        CASPIO_SECRET,
+        ["table.recordInsert", "table.recordUpdate"],
+    )
+    bridge.services.stripe.meter.reset()
+    _request(bridge, key, "change_plan:silver")
+    bridge.settle()
+    row = bridge.row(key)
+    assert (row["PlanKey"], row["RequestedAction"] or None) == ("silver", None)
+    assert _money(row["MonthlyValue"]) == Decimal("40")
+    updates = {
+        call: count
+        for call, count in bridge.services.stripe.meter.snapshot().items()
+        if call[0] == "POST" and call[1] == "/v1/subscriptions/{id}"
+    }
+    assert sum(updates.values()) == 1, updates
+    deliveries = bridge.caspio_emulator.emulator.webhooks.deliveries()
+    assert len(deliveries) >= 2 and all(d.delivered for d in deliveries)
+
+
+class _DeliverDuringWrite:
+    """The Caspio client, except that the first write to the row also delivers Caspio's
+    update webhook for it at once, as a parallel delivery would: the row is processed again
+    in the middle of the first request."""
+
+    def __init__(self, caspio, key: str) -> None:
+        self.caspio = caspio
+        self.key = key
+        self.provisioner: Provisioner | None = None
+        self.nested: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.caspio, name)
+
+    def update(self, table, where, values):
+        affected = self.caspio.update(table, where, values)
+        if table == "Billing_Subscriptions" and not self.nested and self.provisioner:
+            self.nested.append("delivered")
+            registration = self.provisioner.registration(self.key)
+            assert registration is not None
+            self.nested.append(self.provisioner.process(registration))
+        return affected
+
+
+def test_a_request_is_done_once_even_when_the_row_is_processed_again_meanwhile(bridge: Bridge):
+    bridge.plan("gold", "25.00")
+    bridge.plan("silver", "40.00")
+    key = _active(bridge, "CUST-A7")
+    _request(bridge, key, "change_plan:silver")
+    caspio = _DeliverDuringWrite(bridge.caspio, key)
+    services = bridge.services
+    provisioner = Provisioner(
+        caspio=caspio,
+        gateway=services.stripe,
+        store=services.store,
+        mapping=services.mapping,
+    )
+    caspio.provisioner = provisioner
+    services.stripe.meter.reset()
+    registration = provisioner.registration(key)
+    assert registration is not None
+    assert provisioner.process(registration) == "action_done"
+    assert caspio.nested == ["delivered", "skipped"]
+    updates = sum(
+        count
+        for (method, path, _status), count in services.stripe.meter.snapshot().items()
+        if method == "POST" and path == "/v1/subscriptions/{id}"
+    )
+    assert updates == 1
+    bridge.settle()
+    row = bridge.row(key)
+    assert (row["PlanKey"], row["RequestedAction"] or None) == ("silver", None)

@@ -76,10 +76,15 @@ def test_provision_command_provisions_declines_and_leaves_cardless_rows(bridge: 
     again = CliRunner().invoke(main, ["provision"], env=_env(bridge))
     assert "provisioned 0" in again.stdout and "needs signup 1" in again.stdout
     assert len(bridge.stripe.v1.subscriptions.list({"status": "all"}).data) == 1
-    # The cardless row can still sign up through its link.
+    # The cardless row can still sign up through its link, and so can the declined one,
+    # with another card typed on Stripe's page.
     bridge.sign_up_and_pay(cardless)
     row = bridge.row(cardless)
     assert row["Status"] == "active" and row["LastError"] in (None, "")
+    bridge.sign_up_and_pay(declined)
+    row = bridge.row(declined)
+    assert row["Status"] == "active" and row["LastError"] in (None, "")
+    assert not _no_subscriptions_for(bridge, bad_customer)  # the same Stripe customer
 
 
 def _configure_caspio_webhook(bridge: Bridge, secret: str = CASPIO_SECRET) -> None:
