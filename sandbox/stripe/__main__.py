@@ -7,8 +7,10 @@ import logging
 
 from werkzeug.serving import make_server
 
+from .api import valid_version
 from .emulator import StripeEmulator
 from .server import QuietHandler
+from .shapes import API_VERSION
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,9 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--webhook-workers", type=int, default=1, help="parallel webhook deliveries (1 keeps order)"
     )
+    parser.add_argument(
+        "--account-api-version",
+        default=API_VERSION,
+        help="the version a request without Stripe-Version gets (e.g. 2025-08-27.basil to run "
+        "the Stripe CLI's trigger fixtures, whose schedules use phase iterations)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    if not valid_version(args.account_api_version):
+        parser.error(f"not a Stripe API version the emulator knows: {args.account_api_version}")
     emulator = StripeEmulator(
+        account_api_version=args.account_api_version,
         start_time=args.start_time,
         after_retries=args.after_retries,
         webhook_retry_base=args.webhook_retry_base,

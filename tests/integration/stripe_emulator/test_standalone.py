@@ -14,7 +14,15 @@ from .conftest import customer_with_card, monthly_price, subscribe
 
 def test_module_runs_standalone() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.stripe", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox.stripe",
+            "--port",
+            "0",
+            "--account-api-version",
+            "2025-08-27.basil",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -27,9 +35,22 @@ def test_module_runs_standalone() -> None:
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": base_url})
         customer = client.v1.customers.create({"email": "cli@example.com"})
         assert client.v1.customers.retrieve(customer.id).email == "cli@example.com"
+        # Without Stripe-Version a request gets the account's default version.
+        bare = requests.get(base_url + "/v1/customers", auth=("sk_test_cli", ""), timeout=10)
+        assert bare.headers["Stripe-Version"] == "2025-08-27.basil"
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_module_refuses_an_unknown_account_version() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "sandbox.stripe", "--account-api-version", "1999-01-01"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2 and "1999-01-01" in finished.stderr
 
 
 def test_hosted_invoice_page_takes_a_test_card(stripe_client) -> None:
