@@ -71,6 +71,7 @@ SIGNUP_STATUSES = frozenset({"", PENDING, CHECKOUT, FAILED})
 CHECKOUT_SESSION = "checkout_session"  # SubscriptionKey -> cs_… of its latest session
 SCHEDULE_PLAN = "schedule_plan"  # SubscriptionKey -> the phases chosen at sign-up
 
+CHECKOUT_MIN_TRIAL = 48 * 3600  # seconds: Checkout's subscription_data.trial_end minimum
 NO_CARD = (
     "the customer has no default card in Stripe: send the payer the sign-up link "
     "(/signup/<SubscriptionKey>) instead"
@@ -545,6 +546,13 @@ class Provisioner:
         try:
             plan = self.plan(registration.plan_key)
             scheduled = self.schedule_plan(registration, plan, int(self.clock()))
+            trial_end = scheduled.billing.trial_end
+            if trial_end is not None and trial_end < self.clock() + CHECKOUT_MIN_TRIAL:
+                # Stripe refuses a Checkout trial ending sooner (stripe.md §4.5).
+                raise ProvisioningError(
+                    "a free initial period must end at least 48 hours after sign-up "
+                    "(InitialBillingEnd)"
+                )
             customer_id = self.find_or_create_customer(
                 registration.customer_key, registration.email, registration.name
             )

@@ -203,3 +203,20 @@ def test_webhooks_naming_a_customer_without_a_row_create_it(bridge: Bridge):
     )
     assert row["ActiveSubscriptions"] == 1
     assert bridge.row(key)["Status"] == "active"
+
+
+def test_a_free_initial_period_too_short_for_checkout_is_a_clear_last_error(bridge: Bridge):
+    import datetime as dt
+    import time
+
+    bridge.plan("gold", "25.00")
+    soon = dt.datetime.fromtimestamp(time.time() + 86400, tz=dt.timezone.utc)
+    key = bridge.register(
+        "CUST-SOON",
+        "gold",
+        InitialAmount=Decimal("0"),
+        InitialBillingEnd=soon.replace(tzinfo=None, microsecond=0).isoformat(),
+    )
+    assert bridge.signup(key).status_code == 409
+    assert "48 hours" in bridge.row(key)["LastError"]
+    assert bridge.stripe.v1.checkout.sessions.list().data == []
