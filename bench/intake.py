@@ -120,13 +120,14 @@ def peak_rss_mib(pid: int) -> float:
 @contextmanager
 def running_bridge(store_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [*bridge_command(), "--log-level", "warning", "serve", "--no-worker",
          "--host", "127.0.0.1", "--port", str(port)],
         env=bridge_environment(store_url, port),
         cwd=tempfile.gettempdir(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -134,8 +135,8 @@ def running_bridge(store_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes
         deadline = time.monotonic() + START_SECONDS
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"the bridge exited: {process.stderr.read().decode()[-2000:]}"
-                                 if process.stderr else "the bridge exited")
+                log.seek(0)
+                raise SystemExit(f"the bridge exited: {log.read().decode()[-2000:]}")
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -153,6 +154,7 @@ def running_bridge(store_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        log.close()
 
 
 def run_loadgen(

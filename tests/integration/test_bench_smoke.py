@@ -34,3 +34,26 @@ def test_sandbox_startup_runs_and_reports_its_figures(capsys):
     figures = sandbox_startup.main(["--runs", "1"])
     assert set(sandbox_startup.KEYS) <= set(figures)
     assert "fresh start to URL" in capsys.readouterr().out
+
+
+def test_intake_runs_under_the_deployed_server_and_reports_its_figures(capsys):
+    from bench import intake
+
+    figures = intake.main(["--rates", "20", "--duration", "1", "--max-events", "40",
+                           "--connections", "4", "--database", "sqlite"])
+    assert [row["offered_per_s"] for row in figures["runs"]] == [20.0, 0.0]
+    for row in figures["runs"]:
+        assert set(intake.KEYS) <= set(row)
+        assert row["errors"] == 0
+    assert "accepted / s" in capsys.readouterr().out
+
+
+def test_drain_runs_both_ways_and_reports_the_ratio(capsys):
+    from bench import drain
+
+    figures = drain.main(["--events", "150", "--latency", "0.005", "--workers", "2",
+                          "--baseline", "20"])
+    assert set(drain.KEYS) <= set(figures)
+    assert figures["handled"] == figures["events"] > 0
+    assert figures["dead"] == 0 and figures["left"] == 0
+    assert "speedup" in capsys.readouterr().out
