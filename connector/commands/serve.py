@@ -1,8 +1,9 @@
-"""`caspio-stripe serve`: the web app and, by default, the webhook worker in a thread."""
+"""`caspio-stripe serve`: the web app under gunicorn and, by default, the webhook worker in a
+thread of the same process (settings in connector/gunicorn_conf.py)."""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import click
 
@@ -18,37 +19,64 @@ from connector.commands.common import load_services, load_settings
     help="Only accept webhooks; run `caspio-stripe worker` processes to handle them.",
 )
 @click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1, 300),
+    default=None,
+    help="Seconds a client has to send a whole request body before a 408 "
+    "(default: 10).",
+)
+@click.option(
     "--poll-seconds",
     type=click.IntRange(1, 86400),
     default=None,
     help="Look for new Billing_Subscriptions rows and RequestedAction this often "
     "(default: $BRIDGE_POLL_SECONDS; off when neither is set).",
 )
-def command(host: str, port: int | None, no_worker: bool, poll_seconds: int | None) -> None:
+def command(
+    host: str,
+    port: int | None,
+    no_worker: bool,
+    body_timeout: float | None,
+    poll_seconds: int | None,
+) -> None:
     """Serve the bridge's HTTP endpoints (and process webhooks unless --no-worker)."""
-    from werkzeug.serving import run_simple
+    from connector.gunicorn_conf import options
 
-    from connector.app import create_app
-    from connector.sync.runtime import start_background_worker
-
+    # Judge settings, mapping and store here, so a bad one is one line and exit 2 before
+    # gunicorn starts (a worker that fails to load the app only makes gunicorn give up).
     settings = load_settings()
     services = load_services(settings)
-    app = create_app(settings, services=services)
-    chosen_port = port if port is not None else int(os.environ.get("PORT", "8000"))
-    worker = None
-    if not no_worker:
-        worker = start_background_worker(services)
-    poller = None
-    interval = poll_seconds or settings.bridge_poll_seconds
-    if interval:
-        from connector.billing.poller import Poller
-        from connector.billing.provisioning import Provisioner
+    if services.store is not None:
+        services.store.dispose()
+    run_gunicorn(
+        options(host, port),
+        lambda: _app(
+            run_worker=not no_worker, poll_seconds=poll_seconds, body_timeout=body_timeout
+        ),
+    )
 
-        poller = Poller(Provisioner.from_services(services), interval).start()
-    try:
-        run_simple(host, chosen_port, app, threaded=True)
-    finally:
-        if poller is not None:
-            poller.stop()
-        if worker is not None:
-            worker.stop()
+
+def _app(*, run_worker: bool, poll_seconds: int | None, body_timeout: float | None) -> Any:
+    from connector.wsgi import BODY_READ_SECONDS, create_app
+
+    return create_app(
+        run_worker=run_worker,
+        poll_seconds=poll_seconds,
+        body_read_seconds=body_timeout or BODY_READ_SECONDS,
+    )
+
+
+def run_gunicorn(settings: dict[str, Any], load: Any) -> None:
+    """gunicorn's documented custom application: our settings, our app factory, no argv."""
+    from gunicorn.app.base import BaseApplication
+
+    class BridgeServer(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                if key in self.cfg.settings:  # older gunicorn lacks some (control socket)
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return load()
+
+    BridgeServer().run()

@@ -113,7 +113,7 @@ def test_every_command_stops_with_one_line_and_exit_2(
     def no_server(*args: object, **kwargs: object) -> None:
         raise AssertionError("the settings were accepted and a server started")
 
-    monkeypatch.setattr("werkzeug.serving.run_simple", no_server)
+    monkeypatch.setattr("connector.commands.serve.run_gunicorn", no_server)
     env = {**VALID, "BRIDGE_DATABASE_URL": f"sqlite:///{bad_files / 'b.db'}", variable: value}
     for name in env:
         monkeypatch.setenv(name, env[name])
