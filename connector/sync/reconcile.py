@@ -359,7 +359,9 @@ class Reconciler:
                 mapping=self.mapping,
                 stripe=GatewayStripeReader(self.stripe),
                 past_due_access=self.past_due_access,
-                retry_links=None if dry_run else self.retry_links,
+                retry_links=None
+                if self.retry_links is None
+                else KeepIssuedLinks(self.retry_links, self.store, snapshot, dry_run=dry_run),
                 clock=self.clock,
                 metrics=self.metrics,
             )
@@ -464,6 +466,56 @@ class Reconciler:
             "created": created,
             "data": {"object": obj},
         }
+
+
+class KeepIssuedLinks:
+    """The Retry feature's hook as reconcile must use it: a payer's link already in Caspio
+    for the invoice's current attempt is kept (issuing again would replace it and break the
+    link the payer holds); a dry run reads the bridge's store and writes nothing."""
+
+    def __init__(
+        self,
+        inner: RetryLinks,
+        store: Store,
+        snapshot: Mapping[tuple[str, str], Row],
+        *,
+        dry_run: bool,
+    ) -> None:
+        self.inner = inner
+        self.store = store
+        self.snapshot = snapshot
+        self.dry_run = dry_run
+
+    def _attempts_linked(self, invoice_id: str) -> set[int]:
+        from connector.store import retry_links
+
+        c = retry_links.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.attempt).where(c.invoice_id == invoice_id, c.state != "replaced")
+            ).all()
+        return {int(r[0]) for r in rows}
+
+    def payment_fields(
+        self,
+        ctx: SyncContext,
+        invoice: dict[str, Any],
+        status: str,
+        attempt: int,
+        row: dict[str, Any],
+    ) -> dict[str, Any]:
+        invoice_id = str(invoice["id"])
+        if status == "failed" and invoice.get("status") == "open":
+            in_caspio = (self.snapshot.get((PAYMENTS, invoice_id)) or {}).get("RetryURL")
+            if in_caspio and attempt in self._attempts_linked(invoice_id):
+                return {}
+            if self.dry_run:
+                return {"RetryURL": "(a new retry link)", "RetryStatus": "available"}
+        elif self.dry_run:
+            if status == "succeeded" and self._attempts_linked(invoice_id):
+                return {"RetryStatus": "succeeded"}
+            return {}
+        return self.inner.payment_fields(ctx, invoice, status, attempt, row)
 
 
 def invoice_event_type(invoice: Row) -> str | None:

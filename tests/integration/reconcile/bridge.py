@@ -15,6 +15,7 @@ from caspio_client import CaspioClient
 from caspio_client import where as w
 from connector.app import create_app
 from connector.caspio_setup import init_caspio
+from connector.links.wiring import build_retry_links
 from connector.services import Services
 from connector.settings import Settings
 from connector.store import Store
@@ -97,6 +98,7 @@ def running_bridge(store_url: str, caspio_emulator: Any, stripe_emulator: Any) -
         stripe_emulator.api_key, api_base=stripe_emulator.base_url, max_network_retries=0
     )
     services = Services(settings, caspio, gateway, store=store, mapping=mapping)
+    services.retry_links = build_retry_links(settings, store)
     init_caspio(caspio, mapping)
     dropper = Dropper(create_app(settings, services=services))
     server = make_server("127.0.0.1", 0, dropper, threaded=True)

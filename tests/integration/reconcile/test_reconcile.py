@@ -193,3 +193,52 @@ def test_an_object_that_cannot_be_repaired_exits_1(bridge: Bridge):
     dry = CliRunner().invoke(main, ["reconcile", "--dry-run", "--days", "400"], env=bridge.env)
     assert dry.exit_code == 1 and "MissingCaspioRow" in dry.output
     json.dumps(result.output)
+
+
+def test_a_failed_payment_keeps_its_retry_link_and_a_lost_failure_gets_a_new_one(bridge: Bridge):
+    ((_key, _sub_key, sub_id),) = subscribe_customers(bridge, 1)
+    bridge.settle()
+    customer = bridge.stripe.v1.subscriptions.retrieve(sub_id).customer
+    failing = bridge.stripe.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", {"customer": customer}
+    )
+    bridge.stripe.v1.customers.update(
+        customer, {"invoice_settings": {"default_payment_method": failing.id}}
+    )
+    bridge.emulator.advance(27 * 86400)
+    failures: list[dict] = []
+    for _day in range(6):  # a day at a time up to the renewal, which fails
+        bridge.emulator.advance(86400)
+        bridge.settle()
+        failures = [p for p in bridge.caspio.select("Billing_Payments") if p["Status"] == "failed"]
+        if failures:
+            break
+    (failed,) = failures
+    assert failed["AttemptCount"] == 1
+    link = failed["RetryURL"]
+    assert link and failed["RetryStatus"] == "available"
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["reconcile", "--days", "400"], env=bridge.env)
+    assert first.exit_code == 0 and "0 difference(s)" in first.output, first.output
+    assert bridge.row("Billing_Payments", "InvoiceID", failed["InvoiceID"])["RetryURL"] == link
+
+    # The automatic retry fails too, and its webhook is lost: a new attempt, a new link.
+    bridge.dropper.active = True
+    bridge.emulator.advance(86400)  # the first automatic retry, a day later
+    assert bridge.emulator.wait_idle(30)
+    bridge.dropper.active = False
+    shown = runner.invoke(main, ["reconcile", "--dry-run", "--days", "400"], env=bridge.env)
+    assert shown.exit_code == 0, shown.output
+    assert "AttemptCount" in shown.output and "RetryURL" in shown.output
+    assert bridge.row("Billing_Payments", "InvoiceID", failed["InvoiceID"])["RetryURL"] == link
+    repaired = runner.invoke(main, ["reconcile", "--days", "400"], env=bridge.env)
+    assert repaired.exit_code == 0, repaired.output
+    row = bridge.row("Billing_Payments", "InvoiceID", failed["InvoiceID"])
+    assert row["AttemptCount"] == 2 and row["RetryURL"] not in (None, "", link)
+    second = runner.invoke(main, ["reconcile", "--days", "400"], env=bridge.env)
+    assert "0 difference(s)" in second.output, second.output
+    assert (
+        bridge.row("Billing_Payments", "InvoiceID", failed["InvoiceID"])["RetryURL"]
+        == row["RetryURL"]
+    )
