@@ -128,7 +128,13 @@ def invoice_for_payment(
                 return cached
     if not payment_intent_id or ctx.stripe is None:
         return None
-    for payment in ctx.stripe.invoice_payments_for_intent(payment_intent_id):
+    try:
+        payments = ctx.stripe.invoice_payments_for_intent(payment_intent_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status != 404:
+            raise
+        return None  # the payment is gone from Stripe: it names no invoice we can find
+    for payment in payments:
         invoice_id = stripe_id(payment.get("invoice"))
         if invoice_id:
             remember_payment(ctx, invoice_id, charge_id, payment_intent_id)

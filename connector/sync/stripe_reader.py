@@ -8,6 +8,12 @@ from typing import Any, Protocol
 
 import stripe
 
+
+def is_missing(exc: BaseException) -> bool:
+    """Stripe's 404 `resource_missing`: the object was deleted (or test data wiped)."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404
+
+
 SUBSCRIPTION_EXPAND = ["discounts.source.coupon", "items.data.discounts.source.coupon"]
 
 

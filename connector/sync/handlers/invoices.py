@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import stripe
+
 from connector.billing.money import from_minor
 from connector.sync.caspio_values import from_unix
 from connector.sync.context import SyncContext
@@ -38,6 +40,7 @@ from connector.sync.keys import (
 )
 from connector.sync.object_state import ObjectState
 from connector.sync.status import payment_status_may_change
+from connector.sync.stripe_reader import is_missing
 
 PAYMENTS = "Billing_Payments"
 STATUS_BY_EVENT = {
@@ -72,9 +75,13 @@ def _payment_details(
         return {}
     details: dict[str, Any] = {}
     intent_ids: list[str] = []
-    payments = sorted(
-        ctx.stripe.invoice_payments(invoice_id), key=lambda p: int_or_zero(p.get("created"))
-    )
+    try:
+        listed = ctx.stripe.invoice_payments(invoice_id)
+    except stripe.InvalidRequestError as exc:
+        if not is_missing(exc):
+            raise
+        listed = []  # the invoice is gone from Stripe: the event's facts are all there is
+    payments = sorted(listed, key=lambda p: int_or_zero(p.get("created")))
     for payment in payments:
         intent = (payment.get("payment") or {}).get("payment_intent")
         intent_obj = intent if isinstance(intent, dict) else {}
@@ -105,12 +112,19 @@ def _failed_charge_facts(ctx: SyncContext, intent_ids: list[str], by: int) -> di
     code) for good, unlike the PaymentIntent's `last_payment_error`, which a later successful
     attempt clears (Stripe API reference, Charge object)."""
     assert ctx.stripe is not None
-    failed = [
-        charge
-        for intent_id in intent_ids
-        for charge in ctx.stripe.charges_for_intent(intent_id)
-        if charge.get("status") == "failed" and int_or_zero(charge.get("created")) <= by
-    ]
+    failed: list[dict[str, Any]] = []
+    for intent_id in intent_ids:
+        try:
+            charges = ctx.stripe.charges_for_intent(intent_id)
+        except stripe.InvalidRequestError as exc:
+            if not is_missing(exc):
+                raise
+            continue
+        failed += [
+            charge
+            for charge in charges
+            if charge.get("status") == "failed" and int_or_zero(charge.get("created")) <= by
+        ]
     if not failed:
         return {}
     charge = max(failed, key=lambda c: int_or_zero(c.get("created")))

@@ -121,6 +121,7 @@ class FakeStripe:
         self.objects: dict[str, dict[str, Any]] = {}  # any other object by id, for retrieve
         self.prices: dict[str, dict[str, Any]] = {}  # price id -> price with its tiers
         self.deleted_customers: set[str] = set()  # answered with 404, as Stripe does
+        self.wiped: set[str] = set()  # invoices and intents whose lists answer 404
         self.calls: Counter[str] = Counter()
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -152,10 +153,14 @@ class FakeStripe:
 
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
         self.calls["invoice_payments.list"] += 1
+        if invoice_id in self.wiped:
+            raise _missing("invoice", invoice_id)
         return copy.deepcopy(self.payments.get(invoice_id, []))
 
     def invoice_payments_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
         self.calls["invoice_payments.list"] += 1
+        if payment_intent_id in self.wiped:
+            raise _missing("payment_intent", payment_intent_id)
         return [
             copy.deepcopy(p)
             for payments in self.payments.values()
@@ -165,6 +170,8 @@ class FakeStripe:
 
     def charges_for_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
         self.calls["charges.list"] += 1
+        if payment_intent_id in self.wiped:
+            raise _missing("payment_intent", payment_intent_id)
         return copy.deepcopy(self.charges.get(payment_intent_id, []))
 
 

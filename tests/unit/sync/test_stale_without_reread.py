@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.sync.inbox import DONE
+from connector.sync.inbox import DONE, IGNORED
 from tests.fixtures import stripe_events as se
 from tests.unit.sync.harness import Bridge, seed_caspio
 
@@ -108,3 +108,32 @@ def test_a_customer_deleted_in_stripe_is_not_an_error(bridge: Bridge) -> None:
     assert bridge.status(event["id"]) == DONE
     row = bridge.caspio.row("Billing_Payments", "in_x")
     assert row is not None and row.get("CustomerKey") is None
+
+
+def test_an_invoice_gone_from_stripe_is_written_from_its_event(bridge: Bridge) -> None:
+    bridge.stripe.wiped.add("in_w")
+    paid = se.invoice("in_w", status="paid", amount_paid=2000, attempt_count=1, paid_at=T)
+    failed = se.invoice("in_w", attempt_count=1)
+    events = [se.event("invoice.payment_failed", failed, T), se.event("invoice.paid", paid, T + 9)]
+    bridge.post(*events)
+    assert [bridge.status(e["id"]) for e in events] == [DONE, DONE]
+    row = bridge.caspio.row("Billing_Payments", "in_w")
+    assert row is not None and (row["Status"], row["Amount"]) == ("succeeded", 20)
+
+
+def test_a_refund_and_a_dispute_of_a_payment_gone_from_stripe_end_done(bridge: Bridge) -> None:
+    bridge.stripe.wiped.add("pi_w")
+    refund = se.event("charge.refunded", se.charge("ch_w", intent_id="pi_w", refunded=100), T)
+    dispute = se.recorded("dispute") | {
+        "id": "dp_w",
+        "charge": "ch_w",
+        "payment_intent": "pi_w",
+        "amount": 2000,
+        "currency": "usd",
+        "status": "needs_response",
+    }
+    disputed = se.event("charge.dispute.created", dispute, T)
+    bridge.post(refund, disputed)
+    assert bridge.status(refund["id"]) == IGNORED and bridge.status(disputed["id"]) == DONE
+    row = bridge.caspio.row("Billing_Disputes", "dp_w")
+    assert row is not None and row.get("InvoiceID") is None
