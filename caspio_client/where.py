@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import quote_plus
 
 __all__ = [
     "Where",
@@ -23,6 +24,7 @@ __all__ = [
     "ge",
     "gt",
     "in_",
+    "in_chunks",
     "is_not_null",
     "is_null",
     "le",
@@ -193,6 +195,40 @@ def in_(name: str, values: Iterable[SqlValue | None]) -> Where:
     if len(parts) == 1:
         return Where(parts[0])
     return Where(f"({parts[0]} OR {parts[1]})")
+
+
+# Caspio answers 414 to a request URI over 2,047 characters (caspio-rest-api.md §2); the
+# rest of the URI (account, path, select, paging) stays well under the other ~550.
+MAX_WHERE_URI_CHARS = 1500
+
+
+def in_chunks(
+    name: str, values: Iterable[SqlValue], max_uri_chars: int = MAX_WHERE_URI_CHARS
+) -> Iterator[Where]:
+    """``name IN (...)`` conditions covering `values`, each short enough for one request.
+
+    The values are split so that each clause, URL-encoded as it travels in ``q.where``,
+    stays within `max_uri_chars`: long keys such as GUIDs fit fewer per request than short
+    ones. Yields nothing for no values. Raises ValueError for one value too long on its own.
+    """
+    column = field(name)
+    frame = len(quote_plus(f"{column} IN ()"))
+    separator = len(quote_plus(", "))
+    chunk: list[str] = []
+    size = frame
+    for value in values:
+        rendered = literal(value)
+        cost = len(quote_plus(rendered))
+        if frame + cost > max_uri_chars:
+            raise ValueError(f"a value for {name} is too long for one Caspio request")
+        extra = cost + (separator if chunk else 0)
+        if chunk and size + extra > max_uri_chars:
+            yield Where(f"{column} IN ({', '.join(chunk)})")
+            chunk, size, extra = [], frame, cost
+        chunk.append(rendered)
+        size += extra
+    if chunk:
+        yield Where(f"{column} IN ({', '.join(chunk)})")
 
 
 def _combine(operator: str, conditions: tuple[Where | None, ...]) -> Where:

@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_DAYS = 30
 STRIPE_PAGE = 100  # Stripe's largest list page
 CASPIO_PAGE = 1000  # Caspio's largest page
-IN_CHUNK = 100  # keys per WHERE … IN (…): keeps the query string short
 
 PAYMENTS, SUBSCRIPTIONS, CUSTOMERS = (
     "Billing_Payments",
@@ -279,9 +278,9 @@ class Reconciler:
         caspio_table = self.mapping.table(table)
         for logical_field, values in fields_in.items():
             wanted = sorted({v for v in values if v})
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                condition = w.in_(self.mapping.field(table, logical_field), chunk)
+            # As many keys per request as Caspio's URI limit allows (GUIDs fit fewer).
+            column = self.mapping.field(table, logical_field)
+            for condition in w.in_chunks(column, wanted):
                 for row in self.caspio.select(caspio_table, condition, page_size=CASPIO_PAGE):
                     yield self.mapping.from_caspio(table, row)
 

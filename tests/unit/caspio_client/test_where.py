@@ -160,3 +160,23 @@ def test_where_is_frozen() -> None:
     clause = w.eq("A", 1)
     with pytest.raises(AttributeError):
         clause.sql = "1=1"  # type: ignore[misc]
+
+
+def test_in_chunks_keep_each_clause_under_the_uri_budget_and_cover_every_value():
+    from urllib.parse import quote_plus
+
+    keys = [f"{n:08d}-aaaa-bbbb-cccc-{n:012d}" for n in range(300)]  # GUID-shaped
+    clauses = list(w.in_chunks("SubscriptionKey", keys, max_uri_chars=1500))
+    assert len(clauses) > 1
+    assert all(len(quote_plus(c.sql)) <= 1500 for c in clauses)
+    rendered = " ".join(c.sql for c in clauses)
+    assert all(f"'{k}'" in rendered for k in keys)
+    assert sum(c.sql.count("'") for c in clauses) == 2 * len(keys)
+
+
+def test_in_chunks_escape_values_and_refuse_one_too_long():
+    (clause,) = list(w.in_chunks("Name", ["O'Brien"]))
+    assert clause.sql == "Name IN ('O''Brien')"
+    assert list(w.in_chunks("Name", [])) == []
+    with pytest.raises(ValueError, match="too long"):
+        list(w.in_chunks("Name", ["x" * 2000]))
