@@ -38,6 +38,15 @@ def bridge(link_store):
     return b
 
 
+def deliver(bridge: Bridge, event: dict) -> None:
+    """Deliver one event and insist it was applied (the error shows when it was not)."""
+    bridge.deliver(event)
+    stored = bridge.inbox.get(event["id"])
+    assert stored is not None and stored["status"] == "done", (
+        stored and (stored["status"], stored["last_error"], stored["last_traceback"])
+    )
+
+
 def failed(attempt: int, at: int) -> dict:
     invoice = se.invoice(
         "in_2", status="open", attempt_count=attempt, next_payment_attempt=at + 86400
@@ -55,7 +64,7 @@ def token_of(row: dict) -> str:
 
 
 def test_a_failure_writes_a_working_link_and_a_portal_url(bridge):
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     row = bridge.caspio.row("Billing_Payments", "in_2")
     assert row["RetryStatus"] == "available"
     assert row["RetryURL"].startswith(f"{PUBLIC}/payments/in_2/retry?token=")
@@ -67,23 +76,23 @@ def test_a_failure_writes_a_working_link_and_a_portal_url(bridge):
 
 
 def test_the_failure_of_a_used_link_keeps_its_answer(bridge):
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     token = token_of(bridge.caspio.row("Billing_Payments", "in_2"))
     link = bridge.links.find(token)
     assert bridge.links.claim(link)
     bridge.links.finish(link, "failed", "The card has expired.")
     bridge.ctx.writer.upsert("Billing_Payments", "InvoiceID", "in_2", {"RetryStatus": "failed"})
     # the manual /pay's own payment_failed: same attempt_count, later time
-    bridge.deliver(failed(1, T + 60))
+    deliver(bridge, failed(1, T + 60))
     row = bridge.caspio.row("Billing_Payments", "in_2")
     assert row["RetryStatus"] == "failed"
     assert token_of(row) == token
 
 
 def test_a_later_automatic_failure_gets_a_fresh_link_and_the_old_one_dies(bridge):
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     first = token_of(bridge.caspio.row("Billing_Payments", "in_2"))
-    bridge.deliver(failed(2, T + 3 * 86400))
+    deliver(bridge, failed(2, T + 3 * 86400))
     row = bridge.caspio.row("Billing_Payments", "in_2")
     assert token_of(row) != first
     assert row["RetryStatus"] == "available"
@@ -91,14 +100,14 @@ def test_a_later_automatic_failure_gets_a_fresh_link_and_the_old_one_dies(bridge
 
 
 def test_paid_by_stripe_ends_the_link_and_says_succeeded(bridge):
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     token = token_of(bridge.caspio.row("Billing_Payments", "in_2"))
-    bridge.deliver(paid(T + 86400))
+    deliver(bridge, paid(T + 86400))
     row = bridge.caspio.row("Billing_Payments", "in_2")
     assert (row["Status"], row["RetryStatus"]) == ("succeeded", "succeeded")
     assert bridge.links.find(token).state == "succeeded"
     # a late duplicate of the failure changes nothing
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     row = bridge.caspio.row("Billing_Payments", "in_2")
     assert (row["Status"], row["RetryStatus"]) == ("succeeded", "succeeded")
 
@@ -106,14 +115,14 @@ def test_paid_by_stripe_ends_the_link_and_says_succeeded(bridge):
 def test_an_invoice_that_never_failed_gets_no_retry_status(bridge):
     bridge.stripe.payments["in_1"] = [se.invoice_payment("in_1", "pi_1", "ch_1")]
     invoice = se.invoice("in_1", status="paid", amount_paid=2000, attempt_count=1, paid_at=T)
-    bridge.deliver(se.event("invoice.paid", invoice, T))
+    deliver(bridge, se.event("invoice.paid", invoice, T))
     row = bridge.caspio.row("Billing_Payments", "in_1")
     assert "RetryStatus" not in row and "RetryURL" not in row
 
 
 def test_a_voided_invoice_closes_its_link(bridge):
-    bridge.deliver(failed(1, T))
+    deliver(bridge, failed(1, T))
     token = token_of(bridge.caspio.row("Billing_Payments", "in_2"))
     voided = se.invoice("in_2", status="void", attempt_count=1)
-    bridge.deliver(se.event("invoice.voided", voided, T + 10))
+    deliver(bridge, se.event("invoice.voided", voided, T + 10))
     assert bridge.links.find(token).state == "closed"
