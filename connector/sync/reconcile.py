@@ -582,7 +582,8 @@ def align_memory(memory: RowMemory, snapshot: Mapping[tuple[str, str], Row]) -> 
                 continue
             current = caspio_wire(value)
             aligned[name] = old[name] if name in old and same_value(old[name], current) else current
-        memory.replace(table, key, aligned)
+        if remembered is None or not remembered.known_to_exist or aligned != old:
+            memory.replace(table, key, aligned)  # only rows that differ: each is a commit
 
 
 _COPIED = (object_state, subscriptions, key_cache, caspio_rows)
