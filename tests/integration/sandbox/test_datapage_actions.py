@@ -46,3 +46,21 @@ def test_change_plan_from_the_page(running_sandbox):
     assert after["RequestedAction"] in (None, "")
     assert after["LastError"] in (None, "")
     assert after["PlanKey"] == "platinum-monthly"
+
+
+def test_the_sandbox_card_switch_makes_the_next_renewal_fail(running_sandbox):
+    row = subscriber(running_sandbox, "platinum-daily")
+    answer = requests.post(f"{running_sandbox.home_url}customers/{row['CustomerKey']}/card",
+                           data={"payment_method": "pm_card_chargeCustomerFail"},
+                           allow_redirects=False, timeout=60)
+    assert answer.status_code == 303
+    running_sandbox.advance(86_400 + 60)
+    payments = list(running_sandbox.services.caspio.select(
+        "Billing_Payments", where=w.eq("CustomerKey", row["CustomerKey"]), order_by="PK_ID"))
+    assert [p["Status"] for p in payments] == ["succeeded", "failed"]
+
+
+def test_an_unknown_test_card_is_refused(running_sandbox):
+    answer = requests.post(f"{running_sandbox.home_url}customers/x/card",
+                           data={"payment_method": "pm_card_anything"}, timeout=60)
+    assert answer.status_code == 400
