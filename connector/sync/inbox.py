@@ -15,6 +15,9 @@ customer never blocks it.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.store import Store, inbox_events, key_leases
+from connector.sync.group_commit import GroupCommit
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -199,24 +203,8 @@ class Inbox:
             "attempts": 0,
             "next_attempt_at": now,
         }
-        # One statement: a duplicate delivery (even two racing ones) inserts nothing.
-        with self.store.transaction() as conn:
-            if self.store.is_postgres:
-                # psycopg's rowcount is not reliable here; RETURNING says what was inserted.
-                statement = (
-                    pg_insert(inbox_events)
-                    .values(**row)
-                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
-                    .returning(inbox_events.c.event_id)
-                )
-                return conn.execute(statement).first() is not None
-            # rowcount works on SQLite, and avoids RETURNING (SQLite 3.35+ only).
-            ignore = (
-                sqlite_insert(inbox_events)
-                .values(**row)
-                .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
-            )
-            return bool(conn.execute(ignore).rowcount)
+        # Requests arriving together share one durable commit (connector/sync/group_commit).
+        return _group_commit(self.store).submit(row)
 
     def claim(
         self, owner: str, *, now: float, lease_seconds: float, limit: int
@@ -484,3 +472,44 @@ class Inbox:
             query = query.where(e.c.status == status)
         with self.store.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+_GROUPS: weakref.WeakKeyDictionary[Store, GroupCommit[dict[str, Any], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group_commit(store: Store) -> GroupCommit[dict[str, Any], bool]:
+    """One group committer per open store (so per process: the web threads share it)."""
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(store)
+        if group is None:
+            group = _GROUPS[store] = GroupCommit(lambda rows: _insert_rows(store, rows))
+        return group
+
+
+def _insert_rows(store: Store, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """Insert inbox rows in one transaction; True for each row stored, False for an event
+    id already there (a duplicate delivery, even two racing ones, inserts nothing)."""
+    stored: list[bool] = []
+    with store.transaction() as conn:
+        for row in rows:
+            if store.is_postgres:
+                # psycopg's rowcount is not reliable here; RETURNING says what was inserted.
+                statement = (
+                    pg_insert(inbox_events)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
+                    .returning(inbox_events.c.event_id)
+                )
+                stored.append(conn.execute(statement).first() is not None)
+            else:
+                # rowcount works on SQLite, and avoids RETURNING (SQLite 3.35+ only).
+                ignore = (
+                    sqlite_insert(inbox_events)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
+                )
+                stored.append(bool(conn.execute(ignore).rowcount))
+    return stored
