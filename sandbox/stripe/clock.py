@@ -41,6 +41,12 @@ class Clock:
         finally:
             self._local.frozen = previous
 
+    def restart(self, start: int | None = None) -> None:
+        """Back to ``start`` (None: the real time now), for a reset that forgets every object;
+        the only way time moves backwards."""
+        with self._lock:
+            self._now = int(time.time()) if start is None else int(start)
+
     def set(self, when: int) -> None:
         """Move forward to ``when``; time never runs backwards."""
         with self._lock:

@@ -339,9 +339,11 @@ class StripeEmulator:
         return create_payout(self, amount, currency, status, failure_code)
 
     def reset(self) -> None:
-        """Forget every object, event, key, count, fault and queued delivery."""
+        """Forget every object, event, key, count, fault and queued delivery; the clock starts
+        again (a fixture's next test must not inherit years of advanced time)."""
         with self.store.lock:
             self.store.clear()
+            self.clock.restart(self.options.start_time)
             self.billing.reset()
             self.billing.config = self._billing_config()
             self.idempotency.clear()

@@ -112,7 +112,31 @@ def _phase_items(em: StripeEmulator, phase: Obj, param: str) -> list[tuple[Obj, 
     return out
 
 
-def _phase_end(phase: Obj, start: int, first_price: Obj, param: str, last: bool) -> int:
+def _months(interval: str, count: int) -> int | None:
+    """A month-based length in months (None for days and weeks)."""
+    return {"month": count, "year": 12 * count}.get(interval)
+
+
+def _after(start: int, interval: str, count: int, anchor: int, months_done: int | None) -> int:
+    """``count`` intervals after ``start``. Months count from the schedule's first start, as
+    the subscription's billing periods do (anchored on the 30th: Feb 28, then Mar 30), so
+    a phase ends exactly on a period end."""
+    months = _months(interval, count)
+    if months is not None and months_done is not None:
+        return boundary(anchor, "month", 1, months_done + months)
+    return boundary(start, interval, count, 1)
+
+
+def _phase_end(
+    phase: Obj,
+    start: int,
+    first_price: Obj,
+    param: str,
+    last: bool,
+    anchor: int,
+    months_done: int | None,
+) -> tuple[int, int | None]:
+    """(end, months the phase lasts or None when it is not a whole number of months)."""
     if "end_date" in phase and "duration" in phase:
         raise invalid(
             "You may only specify one of these parameters: duration, end_date.", param=param
@@ -123,7 +147,7 @@ def _phase_end(phase: Obj, start: int, first_price: Obj, param: str, last: bool)
             raise invalid(
                 "The phase end_date must be after its start date.", param=f"{param}[end_date]"
             )
-        return end
+        return end, None
     if "duration" in phase:
         duration = as_dict(phase["duration"], f"{param}[duration]")
         interval = duration.get("interval")
@@ -135,13 +159,14 @@ def _phase_end(phase: Obj, start: int, first_price: Obj, param: str, last: bool)
         count = as_int(
             duration.get("interval_count", 1), f"{param}[duration][interval_count]", minimum=1
         )
-        return boundary(start, interval, count, 1)
+        return _after(start, interval, count, anchor, months_done), _months(interval, count)
     if not last:
         raise invalid(
             "Every phase but the last needs an end_date or a duration.", param=f"{param}[end_date]"
         )
     recurring = first_price["recurring"]
-    return boundary(start, recurring["interval"], recurring["interval_count"], 1)
+    interval, count = recurring["interval"], int(recurring["interval_count"])
+    return _after(start, interval, count, anchor, months_done), _months(interval, count)
 
 
 ITERATIONS_REMOVED = "2025-09-30"
@@ -163,6 +188,8 @@ def _iterations_as_duration(em: StripeEmulator, spec: Obj, param: str) -> Obj:
 def build_phases(em: StripeEmulator, specs: list[Any], start: int, customer: str) -> list[Obj]:
     """API phases from params; each starts where the previous one ends."""
     phases = []
+    anchor = start
+    months_done: int | None = 0  # months since the first phase began (None: not whole)
     for i, raw in enumerate(specs):
         param = f"phases[{i}]"
         spec = as_dict(raw, param)
@@ -170,9 +197,12 @@ def build_phases(em: StripeEmulator, specs: list[Any], start: int, customer: str
             spec = _iterations_as_duration(em, spec, param)
         _reject_unknown(spec, _PHASE, param)
         if i == 0 and spec.get("start_date") not in (None, "", "now"):
-            start = as_int(spec["start_date"], f"{param}[start_date]")
+            start = anchor = as_int(spec["start_date"], f"{param}[start_date]")
         items = _phase_items(em, spec, param)
-        end = _phase_end(spec, start, items[0][0], param, last=i == len(specs) - 1)
+        end, months = _phase_end(
+            spec, start, items[0][0], param, i == len(specs) - 1, anchor, months_done
+        )
+        months_done = None if months is None or months_done is None else months_done + months
         phase = copy.deepcopy(SCHEDULE_PHASE)
         pm = None
         if spec.get("default_payment_method"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import requests
 import stripe
@@ -164,7 +166,10 @@ def test_setup_mode_saves_the_card(stripe_client, stripe_emulator):
     )
     assert _post_card(session.url, "4000000000000002").status_code == 402
     assert client.v1.payment_methods.list().data == []
-    done = _post_card(session.url, "4000056655665556", exp_month="7", exp_year="2031")
+    # The session-wide emulator clock may be years ahead after other tests: a card that
+    # expires 5 years after *its* today, never a fixed year that can read as expired.
+    exp_year = dt.datetime.fromtimestamp(stripe_emulator.now(), dt.timezone.utc).year + 5
+    done = _post_card(session.url, "4000056655665556", exp_month="7", exp_year=str(exp_year))
     assert done.status_code == 303
     session = client.v1.checkout.sessions.retrieve(session.id)
     assert (session.status, session.subscription) == ("complete", None)

@@ -315,3 +315,36 @@ def test_canceling_the_subscription_cancels_its_schedule(stripe_client, stripe_e
     assert event_types(client, "subscription_schedule.*")[-1] == "subscription_schedule.canceled"
     stripe_emulator.advance(100 * 86400)
     assert len(invoices_of(client, sched.subscription)) == 1
+
+
+@pytest.mark.parametrize("day", ["2027-01-31", "2026-11-30", "2028-02-29"])
+def test_monthly_phases_end_on_the_subscriptions_period_ends_whatever_the_start_day(day):
+    # Months count from the anchor: started on the 31st, periods end Feb 28 then Mar 31.
+    # Phases of one month each must end on those same days (not Feb 28 then Mar 28), or a
+    # schedule completes days before the period it ends (this failed on the 29th-31st).
+    import datetime as dt
+
+    from sandbox.stripe.server import run_emulator
+
+    start = int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp())
+    with run_emulator(start_time=start) as handle:
+        client = stripe.StripeClient(
+            handle.api_key, base_addresses={"api": handle.base_url}, max_network_retries=0
+        )
+        customer = customer_with_card(client)
+        price = monthly_price(client, product(client), 3000)
+        sched = client.v1.subscription_schedules.create(
+            {
+                "customer": customer.id,
+                "start_date": "now",
+                "end_behavior": "cancel",
+                "phases": [{"items": [{"price": price.id}], "duration": _months(1)}] * 4,
+            }
+        )
+        ends = [phase.end_date for phase in sched.phases]
+        assert ends == [boundary(start, "month", 1, k) for k in range(1, 5)]
+        for k in range(1, 5):
+            handle.advance(boundary(start, "month", 1, k) - handle.now())
+        final = client.v1.subscription_schedules.retrieve(sched.id)
+        assert final.status == "completed"
+        assert final.completed_at == boundary(start, "month", 1, 4)
