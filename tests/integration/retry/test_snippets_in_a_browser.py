@@ -66,7 +66,8 @@ def test_the_retry_link_shows_only_on_a_failed_row_and_opens_the_confirmation(
     assert "Retry this payment?" in browser.page_source
     calls = bridge.pay_calls()
     browser.find_element(By.ID, "confirm").click()
-    WebDriverWait(browser, 30).until(lambda d: "declined" in d.page_source)
+    # (not just "declined": the page's own CSS names the kind-declined class)
+    WebDriverWait(browser, 30).until(lambda d: "The payment was declined" in d.page_source)
     assert "The card has expired." in browser.page_source
     assert bridge.pay_calls() == calls + 1
     bridge.page_html[0] = payments_page(bridge, invoice_id, "payment-retry.html")
