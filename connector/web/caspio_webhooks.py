@@ -13,13 +13,13 @@ its RequestedAction done. The endpoint is off (404) while CASPIO_WEBHOOK_SECRET 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from connector.billing.provisioning import SUBSCRIPTIONS, ProvisioningError, canonical_key
+from connector.sync.inbox import InvalidEvent, decode_event
 from connector.web.extension import current_services
 from connector.web.signup import provisioner
 
@@ -53,9 +53,11 @@ def receive() -> tuple[Response, int]:
     if len(body) > MAX_BODY_BYTES:
         return _answer(413, error="body too large")
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return _answer(400, error="body is not JSON")
+        # The Stripe webhook's decoder: strict JSON, depth-limited (a body nested 1000 deep
+        # is a 400 here, never a RecursionError).
+        payload, _text = decode_event(body)
+    except InvalidEvent as error:
+        return _answer(400, error=str(error))
     if not isinstance(payload, dict):
         return _answer(400, error="body is not a JSON object")
     if not secret_matches(payload.get("secret"), secret.reveal()):

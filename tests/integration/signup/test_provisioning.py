@@ -168,6 +168,10 @@ def test_caspio_webhook_rejects_malformed_bodies(bridge: Bridge):
         "eventType": "table.recordInsert",
     }
     assert requests.post(url, json=other, timeout=10).json() == {"ignored": True}
+    deep = b"[" * 1000 + b"]" * 1000  # no secret needed to reach the decoder
+    assert requests.post(url, data=deep, timeout=10).status_code == 400
+    deep_object = b'{"secret": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert requests.post(url, data=deep_object, timeout=10).status_code == 400
     big = b"{" + b" " * (1024 * 1024 + 10) + b"}"
     assert requests.post(url, data=big, timeout=10).status_code == 413
 
