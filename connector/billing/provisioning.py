@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 from urllib.parse import unquote
 
 import stripe
@@ -39,6 +39,7 @@ from caspio_client import where as w
 from caspio_client.errors import CaspioError
 from connector.billing.plans import Plan, PlanRowError, plan_from_row
 from connector.billing.schedules import BillingPlan, Phase, ScheduleError, billing_plan
+from connector.errors import classify_stripe_error
 from connector.stripe_gateway import StripeGateway
 from connector.sync.caspio_writer import CaspioTables, MissingCaspioRow
 from connector.sync.context import SyncContext
@@ -114,6 +115,47 @@ class NotFound(ProvisioningError):
 
 class Unavailable(ProvisioningError):
     """The row exists but cannot start now (plan not synced, settings missing)."""
+
+
+class Refused(ProvisioningError):
+    """Stripe refused the registration in a way no retry can change (a 4xx other than 429
+    and lock/idempotency conflicts; `connector.errors.classify_stripe_error`). The row is
+    `failed` with `LastError`; `str()` is the payer's plain-words reason (no row detail)."""
+
+
+# Stripe's `param` of a refused request -> the field of the row (or its customer) at fault.
+_PARAM_FIELDS = {"email": "Email", "name": "Name", "customer": "StripeCustomerID"}
+# Stripe error codes with wording of our own: (LastError, the payer's page).
+_PLAIN = {
+    "email_invalid": (
+        "Email {value}is not a valid email address (Stripe email_invalid): correct Email on "
+        "the row (and on its Billing_Customers row), then open the sign-up link again",
+        "The email address given is not valid.",
+    ),
+}
+
+
+def refusal(
+    error: stripe.StripeError, value: str | None = None, field_name: str | None = None
+) -> tuple[str, str] | None:
+    """(LastError, the payer's reason) for a Stripe error no retry can fix, or None when it
+    is retryable (5xx, 429, network, lock timeout): those keep the row as it is.
+    `value`: the row's value of the field Stripe names, quoted in LastError when given;
+    `field_name`: the field at fault when the caller knows it better than Stripe's `param`."""
+    if classify_stripe_error(error).retryable:
+        return None
+    code = error.code or ""
+    param = getattr(error, "param", None) or ""
+    if code in _PLAIN:
+        last_error, public = _PLAIN[code]
+        return last_error.format(value=f"{value!r} " if value else ""), public
+    field_name = field_name or _PARAM_FIELDS.get(param, param)
+    about = f" ({field_name})" if field_name else ""
+    message = error.user_message or type(error).__name__
+    return (
+        f"Stripe refused the registration{about}: {message}" + (f" [{code}]" if code else ""),
+        "Our payment provider cannot accept the details of this registration.",
+    )
 
 
 def canonical_key(raw: str) -> str | None:
@@ -559,6 +601,8 @@ class Provisioner:
         except ProvisioningError as error:
             self._write(key, {"LastError": str(error)})
             raise Unavailable(str(error)) from None
+        except stripe.StripeError as error:
+            self._refuse_or_raise(registration, error)
         metadata = _metadata(registration, plan.plan_key)
         subscription_data: dict[str, Any] = {"metadata": metadata}
         if scheduled.billing.trial_end is not None:
@@ -578,15 +622,35 @@ class Provisioner:
         idempotency = self.gateway.idempotency_key(
             "checkout", key, previous or "", customer_id, scheduled.to_json()
         )
-        session = self.client.v1.checkout.sessions.create(
-            cast("stripe.params.checkout.SessionCreateParams", params),
-            {"idempotency_key": idempotency},
-        )
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                cast("stripe.params.checkout.SessionCreateParams", params),
+                {"idempotency_key": idempotency},
+            )
+        except stripe.StripeError as error:
+            self._refuse_or_raise(registration, error)
         self.schedules.remember(key, scheduled)
         self.keys.put(CHECKOUT_SESSION, key, session.id)
         url = str(session.url)
         self._write(key, {"Status": CHECKOUT, "CheckoutURL": url, "LastError": None})
         return url
+
+    def _refuse_or_raise(self, registration: Registration, error: stripe.StripeError) -> NoReturn:
+        """A Stripe error during sign-up: one no retry can fix makes the row `failed` with
+        LastError and raises Refused; a retryable one is raised as it is (the row is left
+        for the next attempt)."""
+        param = getattr(error, "param", None)
+        value = {"email": registration.email, "name": registration.name}.get(param or "")
+        refused = refusal(error, value)
+        if refused is None:
+            raise error
+        last_error, public = refused
+        log.warning("sign-up %s refused by Stripe: %s", registration.subscription_key, last_error)
+        self._write(
+            registration.subscription_key,
+            {"Status": FAILED, "AccessActive": False, "LastError": last_error},
+        )
+        raise Refused(public) from None
 
     # ------------------------------------------------------------------ server side
 
@@ -626,7 +690,11 @@ class Provisioner:
         key = registration.subscription_key
         if registration.status not in ("", PENDING):
             return SKIPPED
-        customer_id = self._customer_with_card(registration.customer_key)
+        try:
+            customer_id = self._customer_with_card(registration.customer_key)
+        except stripe.StripeError as error:
+            field_name = f"StripeCustomerID of Billing_Customers {registration.customer_key!r}"
+            return self._fail_or_raise(registration, error, field_name)
         if customer_id is None:
             self._write(key, {"LastError": NO_CARD})
             return NEEDS_SIGNUP
@@ -656,6 +724,8 @@ class Provisioner:
                 key, {"Status": FAILED, "AccessActive": False, "LastError": _decline(error)}
             )
             return FAILED
+        except stripe.StripeError as error:
+            return self._fail_or_raise(registration, error)
         subscription = _as_dict(created)
         self.schedules.remember(key, scheduled)
         apply_subscription(self.ctx, subscription, key_hint=key)
@@ -664,6 +734,21 @@ class Provisioner:
             apply_subscription(self.ctx, subscription, key_hint=key)
         self._write(key, {"LastError": None})
         return PROVISIONED
+
+    def _fail_or_raise(
+        self, registration: Registration, error: stripe.StripeError, field_name: str | None = None
+    ) -> str:
+        """Server-side provisioning's Stripe error before anything was created: one no retry
+        can fix makes the row `failed` (FAILED, so the next pass leaves it alone); a
+        retryable one propagates (`run_pass` counts it as `error`, the row stays pending)."""
+        refused = refusal(error, field_name=field_name)
+        if refused is None:
+            raise error
+        self._write(
+            registration.subscription_key,
+            {"Status": FAILED, "AccessActive": False, "LastError": refused[0]},
+        )
+        return FAILED
 
     # ------------------------------------------------------------------ requested actions
 

@@ -120,7 +120,8 @@ describe(
         303: "To Stripe Checkout",
         404: ("text/html", "The link is not valid or the sign-up is complete"),
         409: ("text/html", "Sign-up cannot start right now"),
-        502: ("text/html", "Stripe or Caspio did not answer"),
+        422: ("text/html", "Stripe refused the registration for good (the row is failed)"),
+        502: ("text/html", "Stripe or Caspio did not answer (a retry may succeed)"),
     },
 )
 describe(

@@ -4,7 +4,10 @@ The payer's browser arrives with the new row's key (Caspio may or may not URL-en
 substitutes: both are accepted). The answer is a 303 to the Checkout page, the same page
 while its session is open, a new one once it has expired. Anything else gets a short HTML
 page: an unknown, malformed or finished key all get the same 404 page, so the answer never
-helps anyone guess keys, and no page ever shows a stack trace or an upstream error.
+helps anyone guess keys, and no page ever shows a stack trace or an upstream error. A
+registration Stripe refuses for good (an invalid email, say) gets a 422 page saying so in
+plain words; only failures a retry can fix (Stripe 5xx or 429, no answer) get the 502
+"try again in a minute" page.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import stripe
 from flask import Blueprint, Response, current_app
 
 from caspio_client.errors import CaspioError
-from connector.billing.provisioning import NotFound, Provisioner, Unavailable
+from connector.billing.provisioning import NotFound, Provisioner, Refused, Unavailable
 from connector.web.extension import current_services
 
 PROVISIONER_KEY = "caspio_stripe_provisioner"
@@ -58,6 +61,13 @@ def signup(raw_key: str) -> Response:
             "This sign-up link cannot be used",
             "The link is not valid or this sign-up is already complete. "
             "Please start again from the sign-up form.",
+        )
+    except Refused as error:
+        # Stripe refused the registration itself: retrying cannot help, so say so and why.
+        return page(
+            422,
+            "This registration cannot be completed",
+            f"{error} Please contact us, or sign up again with corrected details.",
         )
     except Unavailable as error:
         log.warning("sign-up cannot start: %s", error)
