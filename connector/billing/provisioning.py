@@ -41,6 +41,7 @@ from connector.billing.plans import Plan, PlanRowError, plan_from_row
 from connector.billing.schedules import BillingPlan, Phase, ScheduleError, billing_plan
 from connector.errors import classify_stripe_error
 from connector.stripe_gateway import StripeGateway
+from connector.sync.caspio_keys import caspio_key
 from connector.sync.caspio_writer import CaspioTables, MissingCaspioRow
 from connector.sync.context import SyncContext
 from connector.sync.handlers.subscriptions import apply_subscription
@@ -526,14 +527,21 @@ class Provisioner:
         name = _text((row or {}).get("Name")) or name
         # Only the key in the create: its parameters must be identical in every racing
         # request (Stripe refuses a reused key with other parameters); details follow.
+        # Caspio treats `MaryX1`, `maryX1` and `maryx1 ` as one key, so the idempotency key
+        # and the create's metadata use `caspio_key` (racers spelling it differently get the
+        # same customer); the metadata then gets the text as written, for display.
+        same = caspio_key(customer_key)
         customer = _as_dict(
             self.client.v1.customers.create(
-                {"metadata": {CUSTOMER_KEY_META: customer_key}},
-                {"idempotency_key": self.gateway.idempotency_key("customer", customer_key)},
+                {"metadata": {CUSTOMER_KEY_META: same}},
+                {"idempotency_key": self.gateway.idempotency_key("customer", same)},
             )
         )
         customer_id: str = customer["id"]
-        details = {k: v for k, v in (("email", email), ("name", name)) if v}
+        written = _text((row or {}).get("CustomerKey")) or customer_key
+        details: dict[str, Any] = {k: v for k, v in (("email", email), ("name", name)) if v}
+        if (customer.get("metadata") or {}).get(CUSTOMER_KEY_META) != written:
+            details["metadata"] = {CUSTOMER_KEY_META: written}
         if any(customer.get(k) != v for k, v in details.items()):
             self.client.v1.customers.update(
                 customer_id, cast("stripe.params.CustomerUpdateParams", details)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from connector.billing.provisioning import Provisioner
 
 from .conftest import Bridge
 
@@ -220,3 +223,50 @@ def test_a_free_initial_period_too_short_for_checkout_is_a_clear_last_error(brid
     assert bridge.signup(key).status_code == 409
     assert "48 hours" in bridge.row(key)["LastError"]
     assert bridge.stripe.v1.checkout.sessions.list().data == []
+
+
+def test_customer_keys_caspio_treats_as_one_make_one_stripe_customer(bridge: Bridge):
+    """`MaryX1` and `maryx1 ` are one Caspio key. The interleaving of two first sign-ups is
+    forced: the second reads "no customer row" before the first wrote it, as a racer would."""
+    bridge.plan("gold", "25.00")
+    first = Provisioner.from_services(bridge.services)
+    second = Provisioner.from_services(bridge.services)
+    seen_before_the_first_wrote = None
+
+    def racing_find_one(table: str, field: str, key: str) -> Any:
+        return seen_before_the_first_wrote
+
+    one = first.find_or_create_customer("MaryX1", "mary@example.com", "Mary")
+    second.writer.find_one = racing_find_one  # type: ignore[method-assign]
+    other = second.find_or_create_customer("maryx1 ", "mary@example.com", "Mary")
+    assert one == other
+    customers = bridge.stripe.v1.customers.list().data
+    assert [c.id for c in customers] == [one]
+    assert customers[0].metadata["caspio_customer_key"] in ("MaryX1", "maryx1 ")
+    (row,) = bridge.customer_rows("MaryX1")
+    assert row["StripeCustomerID"] == one
+    assert row["CustomerKey"] == "MaryX1"  # the text as the first sign-up wrote it
+
+
+def test_concurrent_signups_with_differently_cased_customer_keys_make_one_customer(
+    bridge: Bridge,
+):
+    bridge.plan("gold", "25.00")
+    keys = [bridge.register(k, "gold", Email="a@example.com") for k in ("ACase2", "Acase2 ")]
+    start = threading.Barrier(len(keys))
+    answers: list[requests.Response] = []
+
+    def open_link(key: str) -> None:
+        start.wait()
+        answers.append(bridge.signup(key))
+
+    threads = [threading.Thread(target=open_link, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(a.status_code for a in answers) == [303, 303]
+    customers = bridge.stripe.v1.customers.list().data
+    assert len(customers) == 1
+    (row,) = bridge.customer_rows("acase2")
+    assert row["StripeCustomerID"] == customers[0].id
