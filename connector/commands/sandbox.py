@@ -63,7 +63,7 @@ def group(
     imitation DataPages; print the one URL to open. Ctrl-C stops it, keeping the state."""
     if ctx.invoked_subcommand is not None:
         return
-    from sandbox.launcher.stack import Sandbox, SandboxError, SandboxOptions
+    from sandbox.launcher.stack import Sandbox, SandboxError, SandboxInUse, SandboxOptions
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # The store's migrations are news to an operator, not to someone trying the product.
@@ -80,10 +80,15 @@ def group(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Closing the terminal (SIGHUP) stops it like Ctrl-C or `kill`: deliveries finish, the
+    # state is saved and the data folder released.
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stopping}
     try:
         try:
             running = Sandbox(options).start()
+        except SandboxInUse as error:
+            fail(str(error), exit_code=2)
         except SandboxError as error:
             fail(str(error))
         try:

@@ -4,10 +4,14 @@
 state in one data folder:
 
 - ``caspio.sqlite``: the Caspio emulator's tables (it is SQLite-backed),
-- ``stripe.state``: the Stripe emulator's objects and clock, saved on stop
-  (``sandbox.stripe.persistence``),
+- ``stripe.state``: the Stripe emulator's objects and clock
+  (``sandbox.stripe.persistence``), saved after every request that may change them, before
+  the answer is sent, so a killed sandbox resumes with what its callers were told,
 - ``bridge.sqlite``: the bridge's own store (inbox, memory),
-- ``sandbox.json``: the ports and the webhook secrets, so a restart finds the same URLs.
+- ``sandbox.json``: the ports and the webhook secrets, so a restart finds the same URLs,
+- ``sandbox.lock``: locked (``flock``) for the life of the process, so a second sandbox on
+  the same folder refuses to start instead of overwriting this one's state; the kernel drops
+  the lock when the process dies, however it dies.
 
 On a fresh folder it creates the tables (``caspio init``), seeds the demo plans, syncs
 them (``sync-plans``) and creates the Stripe webhook endpoint (``stripe setup-webhook``),
@@ -17,6 +21,7 @@ servers and saves the Stripe state.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -44,7 +49,12 @@ HOST = "127.0.0.1"
 DEFAULT_PORTS = {"bridge": 8001, "caspio": 8101, "stripe": 8201}
 STATE_FILE = "sandbox.json"
 SETTLE_TIMEOUT = 30.0
-CREATED_FILES = ("caspio.sqlite", "bridge.sqlite", "bridge.sqlite-wal", "bridge.sqlite-shm")
+LOCK_FILE = "sandbox.lock"
+STRIPE_STATE = "stripe.state"
+CREATED_FILES = ("caspio.sqlite", "bridge.sqlite", "bridge.sqlite-wal", "bridge.sqlite-shm",
+                 STRIPE_STATE)
+# Requests that cannot change the emulator's state (RFC 9110 safe methods).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -58,6 +68,10 @@ class SandboxOptions:
 
 class SandboxError(RuntimeError):
     """The sandbox cannot start; the message is one line for the person running it."""
+
+
+class SandboxInUse(SandboxError):
+    """Another running sandbox holds the data folder (the command exits 2)."""
 
 
 def _serve(app: Any, port: int, name: str) -> tuple[BaseWSGIServer, threading.Thread]:
@@ -98,7 +112,8 @@ class Sandbox:
         self._state: dict[str, Any] = {}
         self._scenarios: Any = None
         self._stopped = False
-        self._saving = threading.Lock()  # pages settle, and so save, concurrently
+        self._saving = threading.Lock()  # requests and pages save concurrently
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ start
 
@@ -115,15 +130,25 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Bring everything up; raises SandboxError with a one-line reason."""
         say = self.options.on_line
-        if self.options.reset and self.data_dir.exists():
-            shutil.rmtree(self.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        state_path = self.data_dir / STATE_FILE
         try:
-            self._state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-        except ValueError as error:
-            raise SandboxError(f"cannot read {state_path} ({error}); start over with "
-                               "--reset") from error
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SandboxError(f"cannot create {self.data_dir}: {error.strerror}") from error
+        # Before anything is read or deleted: --reset must never empty a running sandbox's
+        # folder, nor may two sandboxes save over each other.
+        self._lock_data_dir()
+        try:
+            if self.options.reset:
+                self._empty_data_dir()
+            state_path = self.data_dir / STATE_FILE
+            try:
+                self._state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+            except ValueError as error:
+                raise SandboxError(f"cannot read {state_path} ({error}); start over with "
+                                   "--reset") from error
+        except BaseException:
+            self._unlock_data_dir()
+            raise
         fresh = not self._state
         ports = self._choose_ports()
         try:
@@ -131,10 +156,13 @@ class Sandbox:
             self._start_caspio(ports["caspio"])
             self._start_bridge(ports["bridge"], fresh)
         except BaseException:
-            self.stop(save=False)
-            if fresh:  # a half-made sandbox would be taken for a made one next time
-                for name in CREATED_FILES:
-                    (self.data_dir / name).unlink(missing_ok=True)
+            try:
+                self._shut_down(save=False)
+                if fresh:  # a half-made sandbox would be taken for a made one next time
+                    for name in CREATED_FILES:
+                        (self.data_dir / name).unlink(missing_ok=True)
+            finally:
+                self._unlock_data_dir()
             raise
         self._state["ports"] = {
             "bridge": int(self.bridge_url.rsplit(":", 1)[1]),
@@ -142,8 +170,49 @@ class Sandbox:
             "stripe": int(self.stripe_url.rsplit(":", 1)[1]),
         }
         self._write_state()
+        # Every request was saved as it was answered; this also covers a resumed sandbox whose
+        # clock or endpoint changed without one, so "Ready" always has a file behind it.
+        self._save_stripe()
         say(f"{'Created a new' if fresh else 'Resumed the'} sandbox in {self.data_dir}")
         return self
+
+    def _lock_data_dir(self) -> None:
+        """Hold an exclusive ``flock`` on ``sandbox.lock`` until ``stop()`` or death.
+
+        Raises SandboxInUse when another process (or another Sandbox here) holds it.
+        """
+        path = self.data_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f"another sandbox (pid {holder})" if holder.isdigit() else "another sandbox"
+            raise SandboxInUse(f"{who} is using {self.data_dir}; stop it first, or choose "
+                               "another --data-dir") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder's pid, for the message above (informational: the lock is the flock).
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def _unlock_data_dir(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the only descriptor drops the flock
+            self._lock_fd = None
+
+    def _empty_data_dir(self) -> None:
+        """--reset: delete everything in the folder but the lock this process holds."""
+        for entry in self.data_dir.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     def _choose_ports(self) -> dict[str, int]:
         remembered = self._state.get("ports", {})
@@ -162,16 +231,31 @@ class Sandbox:
     def _start_stripe(self, port: int) -> None:
         emulator = StripeEmulator(webhook_retry_base=1.0, webhook_max_attempts=5)
         try:
-            persistence.load(emulator, self.data_dir / "stripe.state")
+            persistence.load(emulator, self.data_dir / STRIPE_STATE)
         except (ValueError, OSError) as error:
             raise SandboxError(f"cannot read the Stripe state ({error}); start over with "
                                "--reset") from error
-        server, thread = _serve(emulator.app, port, "stripe")
+        self.stripe = emulator
+        server, thread = _serve(self._saving_app(emulator.app), port, "stripe")
         self._servers.append((server, thread))
         self.stripe_url = f"http://{HOST}:{server.server_port}"
         emulator.public_url = self.stripe_url
         emulator.start()
-        self.stripe = emulator
+
+    def _saving_app(self, app: Any) -> Callable[..., Any]:
+        """Stripe's WSGI app, saving the state after each request that may change it and
+        before its answer leaves: whatever a caller was told survives a SIGKILL."""
+
+        def saving_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            answer = app(environ, start_response)
+            if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
+                try:
+                    self._save_stripe()
+                except OSError:  # a full disk must not turn into failed API calls
+                    _log.exception("could not save the Stripe emulator's state")
+            return answer
+
+        return saving_app
 
     def _start_caspio(self, port: int) -> None:
         credentials = self._state.setdefault("caspio", {
@@ -239,6 +323,8 @@ class Sandbox:
         self.caspio.emulator.datapages = DataPages(
             self.caspio.emulator, app_parameters={"BRIDGE_PUBLIC_URL": self.bridge_url},
             panel=self)
+        # Webhooks a killed sandbox still owed, now that the endpoint points at this bridge.
+        persistence.redeliver(self.stripe)
 
     def _webhook_secret(self) -> str:
         """The Stripe endpoint for this bridge address: made once, re-pointed after a move."""
@@ -376,12 +462,19 @@ class Sandbox:
     def _save_stripe(self) -> None:
         assert self.stripe is not None
         with self._saving:
-            persistence.save(self.stripe, self.data_dir / "stripe.state")
+            persistence.save(self.stripe, self.data_dir / STRIPE_STATE)
 
     # ------------------------------------------------------------------ stop
 
     def stop(self, save: bool = True) -> None:
-        """Finish deliveries, stop the worker and servers, save the Stripe state."""
+        """Finish deliveries, stop the worker and servers, save the Stripe state, release
+        the data folder."""
+        try:
+            self._shut_down(save)
+        finally:
+            self._unlock_data_dir()
+
+    def _shut_down(self, save: bool) -> None:
         if self._stopped:
             return
         self._stopped = True

@@ -113,6 +113,8 @@ class StripeEmulator:
         self._bucket = TokenBucket(self.options.rate_limit) if self.options.rate_limit else None
         # The API version of the request being handled (header, else the account default).
         self.request_version: str = self.options.account_api_version
+        # Webhook deliveries a loaded state still owed (``persistence.redeliver`` sends them).
+        self.resumed_deliveries: list[dict[str, Any]] = []
         self.app = self._build_app()
 
     # -- app -------------------------------------------------------------------------------

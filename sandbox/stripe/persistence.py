@@ -2,7 +2,10 @@
 
 ``save(em, path)`` writes every object, the private notes, the clock, what each timer still
 watches and the idempotency keys; ``load(em, path)`` puts them into a fresh emulator before
-it serves. Deliveries still queued are not saved: call ``wait_idle`` first.
+it serves. Webhook deliveries not yet done (queued, awaiting a retry or in flight) are saved
+too; after ``load``, ``redeliver`` sends them again, to each endpoint's current URL, as Stripe
+keeps retrying an undelivered event. A delivery that was in flight may so arrive twice, which
+Stripe allows and receivers must handle (they dedupe by event id).
 
 The file is a pickle, not JSON, because objects share nested dicts (a subscription's items
 are also stored as subscription_item objects) and one pickle keeps those links. It is the
@@ -34,6 +37,7 @@ def _state(em: StripeEmulator) -> dict[str, Any]:
         # Checkout expiry); their order is fixed by registration at start-up.
         "watched": [dict(getattr(timer, "_watched", {})) for timer in em.billing.timers],
         "idempotency": em.idempotency._responses,
+        "deliveries": em.dispatcher.queued(),
     }
 
 
@@ -75,4 +79,26 @@ def load(em: StripeEmulator, path: str | Path) -> bool:
                 timer._watched.update(watched)
         em.billing._due_cache = None
         em.idempotency._responses.update(state["idempotency"])
+        # Optional: files saved before deliveries were kept have none.
+        em.resumed_deliveries = list(state.get("deliveries", []))
     return True
+
+
+def redeliver(em: StripeEmulator) -> int:
+    """Queue the deliveries the loaded state still owed; returns how many.
+
+    Call it once the endpoints point where they should: each goes to its endpoint's URL and
+    secrets as they are now, and one whose endpoint was deleted is dropped.
+    """
+    owed, em.resumed_deliveries = em.resumed_deliveries, []
+    deliveries = []
+    with em.store.lock:
+        for delivery in owed:
+            endpoint = em.store.get(delivery["endpoint_id"])
+            if endpoint is None:
+                continue
+            notes = em.store.notes[endpoint["id"]]
+            deliveries.append({**delivery, "url": endpoint["url"],
+                               "secret": [notes["secret"], *notes.get("old_secrets", [])]})
+    em.dispatcher.submit(deliveries)
+    return len(deliveries)

@@ -80,6 +80,7 @@ class WebhookDispatcher:
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._in_flight = 0
+        self._flying: dict[int, _Job] = {}  # by id(): what queued() must still report
         self._sent = 0
         self._attempts = 0  # every delivery attempt ever recorded (the log is bounded)
         # The newest attempts only, so a long soak run does not grow without bound.
@@ -145,6 +146,19 @@ class WebhookDispatcher:
         with self._cond:
             return list(self._records)
 
+    def queued(self) -> list[dict[str, Any]]:
+        """Deliveries not yet done (queued, waiting for a retry or in flight), as dicts
+        with event_id, event_type, endpoint_id, url, secret, body and attempt; what a saved
+        state needs so that a restarted emulator still delivers them."""
+        with self._cond:
+            jobs = {id(job): job for job in [*self._heap, *self._flying.values()]}
+            return [
+                {"event_id": job.event_id, "event_type": job.event_type,
+                 "endpoint_id": job.endpoint_id, "url": job.url, "secret": job.secret,
+                 "body": job.body, "attempt": job.attempt}
+                for job in sorted(jobs.values(), key=lambda job: job.seq)
+            ]
+
     def pending(self) -> int:
         with self._cond:
             return len(self._heap) + self._in_flight
@@ -187,7 +201,9 @@ class WebhookDispatcher:
                 now = time.monotonic()
                 if self._heap and self._heap[0].due <= now:
                     self._in_flight += 1
-                    return heapq.heappop(self._heap)
+                    job = heapq.heappop(self._heap)
+                    self._flying[id(job)] = job
+                    return job
                 wait = self._heap[0].due - now if self._heap else None
                 self._cond.wait(wait)
 
@@ -202,6 +218,7 @@ class WebhookDispatcher:
                 finally:
                     with self._cond:
                         self._in_flight -= 1
+                        self._flying.pop(id(job), None)
                         self._cond.notify_all()
 
     def _attempt(self, job: _Job, session: requests.Session) -> None:
