@@ -187,3 +187,18 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     problems = [line for line in result.stderr.splitlines() if line.strip()
                 and "is not executable: No such file or directory" not in line]
     assert problems == []
+
+
+def test_the_production_guide_names_the_files_and_commands_deploy_holds() -> None:
+    """docs/production.md stays true: every deploy/ path it names exists, and its by-hand
+    commands are the ones the files run."""
+    guide = (ROOT / "docs" / "production.md").read_text()
+    named = set(re.findall(r"`(deploy/[\w./@-]+)", guide))
+    assert {"deploy/Dockerfile", "deploy/compose.yaml", "deploy/gunicorn.conf.py",
+            "deploy/Procfile"} <= named
+    assert [path for path in named if not (ROOT / path).exists()] == []
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        assert unit.name in guide, unit.name
+    assert f"'{WEB_APP}'" in guide
+    assert "gunicorn -c deploy/gunicorn.conf.py" in guide
+    assert "caspio-stripe worker" in guide
