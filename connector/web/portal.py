@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 
 from connector.links.retry_flow import Outcome
 from connector.links.return_urls import allowed_return
+from connector.web import key_converter
 from connector.web.retry import (
     allowed_origins,
     client_address,
@@ -27,6 +28,9 @@ from connector.web.retry import (
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("portal", __name__)
+# Before the routes below: they use the converter (deferred functions run in order).
+blueprint.record_once(lambda state: key_converter.register(state.app))
+_RETURNED = "/returned"
 
 
 def _refusal(kind: str, status: int, title: str, message: str) -> Response:
@@ -35,8 +39,12 @@ def _refusal(kind: str, status: int, title: str, message: str) -> Response:
     return finish_response(page(Outcome(kind, status, title, message)))
 
 
-@blueprint.get("/portal/<customer_key>")
+@blueprint.get("/portal/<caspio_key:customer_key>", merge_slashes=False)
 def open_portal(customer_key: str) -> Response:
+    """The key is the whole rest of the path (it may hold `/`); a link always carries a
+    token, so a tokenless `…/returned` is the page Stripe's portal sends the user back to."""
+    if "token" not in request.args and customer_key.endswith(_RETURNED):
+        return returned(customer_key[: -len(_RETURNED)])
     links = link_services()
     if not links.limiter.hit("address", client_address(), limit("address")):
         return finish_response(too_many(False))
@@ -80,9 +88,13 @@ def open_portal(customer_key: str) -> Response:
     return finish_response(response)
 
 
-@blueprint.get("/portal/<customer_key>/returned")
+@blueprint.get("/portal/<caspio_key:customer_key>/returned", merge_slashes=False)
 def returned(customer_key: str) -> Response:
-    """Where Stripe's portal sends the user back when no `return` address was allowed."""
+    """Where Stripe's portal sends the user back when no `return` address was allowed.
+
+    With a token this is a card-update link for a key ending in `/returned`."""
+    if "token" in request.args:
+        return open_portal(customer_key + _RETURNED)
     return _refusal(
         "returned",
         200,

@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
@@ -55,18 +55,26 @@ TEST_CARDS = {
     "pm_card_chargeDeclinedInsufficientFunds": "insufficient funds: declined",
 }
 
+class _KeyConverter(PathConverter):
+    """A Caspio key as the rest of a path: any text, `/` included (the server has already
+    decoded `%2F`, so `<key>` or `<path:key>` would 404 on `a/b`, `/a` or `a//b`)."""
+
+    regex = ".+?"
+    part_isolating = False  # spans segments (Werkzeug would infer True: no "/" above)
+
+
 _URLS = Map([
     Rule(f"{PREFIX}/", endpoint="home", methods=["GET"]),
     Rule(f"{PREFIX}/register", endpoint="register", methods=["GET", "POST"]),
     Rule(f"{PREFIX}/subscriptions", endpoint="subscriptions", methods=["GET"]),
-    Rule(f"{PREFIX}/subscriptions/<key>/action", endpoint="action", methods=["POST"]),
+    Rule(f"{PREFIX}/subscriptions/<key:key>/action", endpoint="action", methods=["POST"]),
     Rule(f"{PREFIX}/customers", endpoint="customers", methods=["GET"]),
     Rule(f"{PREFIX}/payments", endpoint="payments", methods=["GET"]),
     Rule(f"{PREFIX}/clock", endpoint="clock", methods=["POST"]),
-    Rule(f"{PREFIX}/customers/<key>/card", endpoint="card", methods=["POST"]),
+    Rule(f"{PREFIX}/customers/<key:key>/card", endpoint="card", methods=["POST"]),
     Rule(f"{PREFIX}/scenarios", endpoint="scenarios", methods=["GET"]),
     Rule(f"{PREFIX}/scenarios/<name>", endpoint="scenario", methods=["POST"]),
-], strict_slashes=False)
+], strict_slashes=False, merge_slashes=False, converters={"key": _KeyConverter})
 
 
 class SandboxPanel(Protocol):

@@ -88,3 +88,28 @@ def test_plan_labels_name_the_price_and_period_or_the_installments():
                        "IntervalCount": 2}) == "Gold: 40.00 USD / 2 weeks"
     assert plan_label({"Name": "Course", "PlanType": "payplan", "Balance": 300,
                        "Installments": 3}) == "Course: 300.00 USD in 3 payments"
+
+
+class _CardPanel:
+    """Only what the Switch-card form needs from the sandbox panel."""
+
+    def __init__(self) -> None:
+        self.switched: list[tuple[str, str]] = []
+
+    def switch_card(self, customer_key: str, payment_method: str) -> None:
+        self.switched.append((customer_key, payment_method))
+
+
+@pytest.mark.parametrize("key", ["x2'\"<script>alert(2)</script>", "/lead", "a//b", "50% ?#",
+                                 "clé 日本"])
+def test_switch_card_works_for_a_customer_key_holding_a_slash(pages, key):
+    from jinja2.filters import do_urlencode
+
+    emulator, client = pages
+    panel = _CardPanel()
+    emulator.datapages.panel = panel
+    # The action as customers.html writes it (`{{ row.CustomerKey|urlencode }}`).
+    answer = client.post(f"/dp/customers/{do_urlencode(key)}/card",
+                         data={"payment_method": "pm_card_visa"})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:200]
+    assert panel.switched == [(key, "pm_card_visa")]
