@@ -72,6 +72,12 @@ SIGNUP_STATUSES = frozenset({"", PENDING, CHECKOUT, FAILED})
 # Key-cache kinds (the bridge's own store).
 CHECKOUT_SESSION = "checkout_session"  # SubscriptionKey -> cs_… of its latest session
 SCHEDULE_PLAN = "schedule_plan"  # SubscriptionKey -> the phases chosen at sign-up
+# SubscriptionKey -> CHECKOUT or PROVISION: the one path that may create the row's Stripe
+# subscription. A sign-up link and server-side provisioning racing for a new row would
+# otherwise both succeed (a Checkout session paid after the server-side subscription is a
+# second subscription and a double charge). Taken by whichever path reaches Stripe first.
+SUBSCRIPTION_PATH = "subscription_path"
+PROVISION = "provision"
 
 CHECKOUT_MIN_TRIAL = 48 * 3600  # seconds: Checkout's subscription_data.trial_end minimum
 NO_CARD = (
@@ -174,6 +180,12 @@ def canonical_key(raw: str) -> str | None:
         return str(uuid.UUID(text))
     except ValueError:
         return None
+
+
+def path_key(subscription_key: str) -> str:
+    """The SubscriptionKey as the bridge's store keys it: the canonical GUID text (any case,
+    braces, URL-encoding) or, for a key that is not a GUID, `caspio_key`."""
+    return canonical_key(subscription_key) or caspio_key(subscription_key)
 
 
 def _text(value: Any) -> str:
@@ -630,12 +642,17 @@ class Provisioner:
         idempotency = self.gateway.idempotency_key(
             "checkout", key, previous or "", customer_id, scheduled.to_json()
         )
+        claimed = self._claim_path(key, CHECKOUT)
+        if claimed is None:
+            raise NotFound("provisioned server-side")
         try:
             session = self.client.v1.checkout.sessions.create(
                 cast("stripe.params.checkout.SessionCreateParams", params),
                 {"idempotency_key": idempotency},
             )
         except stripe.StripeError as error:
+            if claimed:
+                self.keys.forget(SUBSCRIPTION_PATH, path_key(key))
             self._refuse_or_raise(registration, error)
         self.schedules.remember(key, scheduled)
         self.keys.put(CHECKOUT_SESSION, key, session.id)
@@ -722,17 +739,22 @@ class Provisioner:
             params["trial_end"] = scheduled.billing.trial_end
         if scheduled.billing.trial_days:
             params["trial_period_days"] = scheduled.billing.trial_days
+        claimed = self._claim_path(key, PROVISION)
+        if claimed is None:
+            return SKIPPED  # its sign-up link was opened first: Checkout makes the subscription
         try:
             created = self.client.v1.subscriptions.create(
                 cast("stripe.params.SubscriptionCreateParams", params),
                 {"idempotency_key": self.gateway.idempotency_key("provision", key, customer_id)},
             )
-        except stripe.CardError as error:
-            self._write(
-                key, {"Status": FAILED, "AccessActive": False, "LastError": _decline(error)}
-            )
-            return FAILED
         except stripe.StripeError as error:
+            if claimed:  # nothing was created: the sign-up link may be used instead
+                self.keys.forget(SUBSCRIPTION_PATH, path_key(key))
+            if isinstance(error, stripe.CardError):
+                self._write(
+                    key, {"Status": FAILED, "AccessActive": False, "LastError": _decline(error)}
+                )
+                return FAILED
             return self._fail_or_raise(registration, error)
         subscription = _as_dict(created)
         self.schedules.remember(key, scheduled)
@@ -742,6 +764,14 @@ class Provisioner:
             apply_subscription(self.ctx, subscription, key_hint=key)
         self._write(key, {"LastError": None})
         return PROVISIONED
+
+    def _claim_path(self, subscription_key: str, path: str) -> bool | None:
+        """Take the row's SUBSCRIPTION_PATH for `path`: True when taken now, False when this
+        path already holds it (a retry or a reopened link), None when the other path does."""
+        lookup = path_key(subscription_key)
+        if self.keys.claim(SUBSCRIPTION_PATH, lookup, path):
+            return True
+        return False if self.keys.get(SUBSCRIPTION_PATH, lookup) == path else None
 
     def _fail_or_raise(
         self, registration: Registration, error: stripe.StripeError, field_name: str | None = None

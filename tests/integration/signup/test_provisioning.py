@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import requests
 from click.testing import CliRunner
@@ -187,3 +189,84 @@ def test_polling_pass_provisions_new_rows(bridge: Bridge):
     assert poller.passes == 1
     row = bridge.caspio.get_one("Billing_Subscriptions", w.eq("SubscriptionKey", key))
     assert row is not None and row["LastError"] in (None, "")
+
+
+def _subscriptions_of(bridge: Bridge, customer_id: str) -> list[Any]:
+    page = bridge.stripe.v1.subscriptions.list({"customer": customer_id, "status": "all"})
+    return list(page.data)
+
+
+def test_signup_link_opened_while_server_side_provisioning_runs_creates_no_session(
+    bridge: Bridge,
+):
+    """Forced interleaving: provisioning has created the subscription but not yet written
+    the row (still `pending`) when the payer opens the sign-up link."""
+    bridge.plan("gold", "25.00")
+    customer = bridge.customer_with_card("CUST-RACE-1")
+    key = bridge.register("CUST-RACE-1", "gold")
+    provisioner = Provisioner.from_services(bridge.services)
+    created, resume = threading.Event(), threading.Event()
+    remember = provisioner.schedules.remember
+
+    def paused_remember(subscription_key: str, plan: Any) -> None:
+        created.set()
+        assert resume.wait(30)
+        remember(subscription_key, plan)
+
+    provisioner.schedules.remember = paused_remember  # type: ignore[method-assign]
+    outcome: list[str] = []
+    registration = provisioner.registration(key)
+    assert registration is not None
+    worker = threading.Thread(target=lambda: outcome.append(provisioner.process(registration)))
+    worker.start()
+    try:
+        assert created.wait(30)
+        assert bridge.row(key)["Status"] == "pending"
+        answer = bridge.signup(key)
+    finally:
+        resume.set()
+        worker.join(30)
+    assert answer.status_code == 404  # no Checkout session: the row is being provisioned
+    assert outcome == ["provisioned"]
+    bridge.settle()
+    assert [s.status for s in _subscriptions_of(bridge, customer)] == ["active"]
+    assert bridge.row(key)["Status"] == "active"
+
+
+def test_server_side_provisioning_after_the_signup_link_was_opened_leaves_the_row_to_it(
+    bridge: Bridge,
+):
+    """Forced interleaving: provisioning has seen the card and is about to create the
+    subscription when the payer opens the link and pays; it must then create nothing."""
+    bridge.plan("gold", "25.00")
+    customer = bridge.customer_with_card("CUST-RACE-2")
+    key = bridge.register("CUST-RACE-2", "gold")
+    provisioner = Provisioner.from_services(bridge.services)
+    checked, resume = threading.Event(), threading.Event()
+    with_card = provisioner._customer_with_card
+
+    def paused_with_card(customer_key: str) -> str | None:
+        found = with_card(customer_key)
+        checked.set()
+        assert resume.wait(30)
+        return found
+
+    provisioner._customer_with_card = paused_with_card  # type: ignore[method-assign]
+    registration = provisioner.registration(key)
+    assert registration is not None
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(provisioner.process(registration)))
+    worker.start()
+    try:
+        assert checked.wait(30)
+        answer = bridge.signup(key)
+        assert answer.status_code == 303
+    finally:
+        resume.set()
+        worker.join(30)
+    assert outcome == ["skipped"]
+    assert bridge.pay(answer.headers["Location"]).status_code == 303
+    bridge.settle()
+    subscriptions = _subscriptions_of(bridge, customer)
+    assert [s.status for s in subscriptions] == ["active"]
+    assert bridge.row(key)["StripeSubscriptionID"] == subscriptions[0].id
