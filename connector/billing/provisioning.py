@@ -78,6 +78,8 @@ SCHEDULE_PLAN = "schedule_plan"  # SubscriptionKey -> the phases chosen at sign-
 # second subscription and a double charge). Taken by whichever path reaches Stripe first.
 SUBSCRIPTION_PATH = "subscription_path"
 PROVISION = "provision"
+# Subscriptions whose card may pay for the customer's next row (`_customer_with_card`).
+LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 CHECKOUT_MIN_TRIAL = 48 * 3600  # seconds: Checkout's subscription_data.trial_end minimum
 NO_CARD = (
@@ -572,15 +574,32 @@ class Provisioner:
             self.writer.update(CUSTOMERS, "CustomerKey", customer_key, values)
         return customer_id
 
-    def _customer_with_card(self, customer_key: str) -> str | None:
-        """The customer's Stripe id when it has a default card, else None (no creation)."""
+    def _customer_with_card(self, customer_key: str) -> tuple[str, str | None] | None:
+        """(the customer's Stripe id, the card to charge or None for the customer's default)
+        when it has a card, else None (nothing is created).
+
+        A customer who signed up through Checkout has its card only as that subscription's
+        `default_payment_method` (Checkout leaves `invoice_settings.default_payment_method`
+        empty): the card of its newest live subscription is used then."""
         row = self.writer.find_one(CUSTOMERS, "CustomerKey", customer_key) if customer_key else None
         customer_id = _text((row or {}).get("StripeCustomerID"))
         if not customer_id:
             return None
         customer = _as_dict(self.client.v1.customers.retrieve(customer_id))
         settings = customer.get("invoice_settings") or {}
-        return customer_id if stripe_id(settings.get("default_payment_method")) else None
+        if stripe_id(settings.get("default_payment_method")):
+            return customer_id, None
+        page = self.client.v1.subscriptions.list({"customer": customer_id, "limit": 100})
+        subscriptions = [_as_dict(s) for s in page.data]
+        live = [
+            s
+            for s in subscriptions
+            if s.get("status") in LIVE_STATUSES and stripe_id(s.get("default_payment_method"))
+        ]
+        if not live:
+            return None
+        newest = max(live, key=lambda s: int(s.get("created") or 0))
+        return customer_id, stripe_id(newest.get("default_payment_method"))
 
     # ------------------------------------------------------------------ sign-up
 
@@ -716,13 +735,14 @@ class Provisioner:
         if registration.status not in ("", PENDING):
             return SKIPPED
         try:
-            customer_id = self._customer_with_card(registration.customer_key)
+            with_card = self._customer_with_card(registration.customer_key)
         except stripe.StripeError as error:
             field_name = f"StripeCustomerID of Billing_Customers {registration.customer_key!r}"
             return self._fail_or_raise(registration, error, field_name)
-        if customer_id is None:
+        if with_card is None:
             self._write(key, {"LastError": NO_CARD})
             return NEEDS_SIGNUP
+        customer_id, card = with_card
         try:
             plan = self.plan(registration.plan_key)
             scheduled = self.schedule_plan(registration, plan, int(self.clock()))
@@ -735,6 +755,8 @@ class Provisioner:
             "payment_behavior": "error_if_incomplete",
             "metadata": _metadata(registration, plan.plan_key),
         }
+        if card is not None:
+            params["default_payment_method"] = card
         if scheduled.billing.trial_end is not None:
             params["trial_end"] = scheduled.billing.trial_end
         if scheduled.billing.trial_days:

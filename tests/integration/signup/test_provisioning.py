@@ -245,7 +245,7 @@ def test_server_side_provisioning_after_the_signup_link_was_opened_leaves_the_ro
     checked, resume = threading.Event(), threading.Event()
     with_card = provisioner._customer_with_card
 
-    def paused_with_card(customer_key: str) -> str | None:
+    def paused_with_card(customer_key: str) -> tuple[str, str | None] | None:
         found = with_card(customer_key)
         checked.set()
         assert resume.wait(30)
@@ -270,3 +270,29 @@ def test_server_side_provisioning_after_the_signup_link_was_opened_leaves_the_ro
     subscriptions = _subscriptions_of(bridge, customer)
     assert [s.status for s in subscriptions] == ["active"]
     assert bridge.row(key)["StripeSubscriptionID"] == subscriptions[0].id
+
+
+def test_a_customer_who_signed_up_through_checkout_is_provisioned_server_side_next_time(
+    bridge: Bridge,
+):
+    """Checkout leaves the card only on the subscription (invoice_settings stays empty)."""
+    bridge.plan("gold", "25.00")
+    bridge.plan("silver", "10.00")
+    first = bridge.register("CUST-BACK", "gold", Email="back@example.com")
+    bridge.sign_up_and_pay(first)
+    (customer_row,) = bridge.customer_rows("CUST-BACK")
+    customer_id = customer_row["StripeCustomerID"]
+    customer = bridge.stripe.v1.customers.retrieve(customer_id)
+    assert customer.invoice_settings.default_payment_method is None  # as Stripe leaves it
+    second = bridge.register("CUST-BACK", "silver")
+    provisioner = Provisioner.from_services(bridge.services)
+    registration = provisioner.registration(second)
+    assert registration is not None
+    assert provisioner.process(registration) == "provisioned"
+    bridge.settle()
+    row = bridge.row(second)
+    assert row["Status"] == "active" and row["LastError"] in (None, "")
+    sub = bridge.stripe.v1.subscriptions.retrieve(row["StripeSubscriptionID"])
+    first_sub = bridge.stripe.v1.subscriptions.retrieve(bridge.row(first)["StripeSubscriptionID"])
+    assert sub.default_payment_method == first_sub.default_payment_method
+    assert bridge.charged(sub.id) == [1000]
