@@ -57,7 +57,7 @@ from sandbox.stripe.server import run_emulator as run_stripe
 MONTH = 31 * 86400
 MONTHS = 4
 # About this many events per customer over the months (sign-up, renewals, the extras).
-EVENTS_PER_CUSTOMER = 48
+EVENTS_PER_CUSTOMER = 26
 KEYS = ("events", "bridge_events_per_s", "naive_events_per_s", "speedup",
         "bridge_caspio_calls_per_event", "naive_caspio_calls_per_event",
         "bridge_stripe_calls_per_event", "naive_stripe_calls_per_event")
