@@ -25,7 +25,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -35,11 +35,12 @@ import sqlalchemy as sa
 from caspio_client import where as w
 from connector.store import Store, caspio_rows, key_cache, object_state, subscriptions
 from connector.stripe_gateway import StripeGateway
-from connector.sync.caspio_values import WireValue, to_wire
+from connector.sync.caspio_values import WireValue, to_wire, wire_row
 from connector.sync.caspio_writer import (
     INSERTED,
     SKIPPED,
     UPDATED,
+    UPDATED_AT,
     CaspioWriter,
     MissingCaspioRow,
 )
@@ -202,6 +203,26 @@ class RecordingWriter(CaspioWriter):
         self.written_rows.add((table, key))
         return result
 
+    def create(
+        self,
+        table: str,
+        key_field: str,
+        key: str,
+        values: Mapping[str, Any],
+        *,
+        when_exists: Collection[str],
+    ) -> str:
+        wanted = wire_row({k: v for k, v in values.items() if k != UPDATED_AT})
+        if self.dry_run:
+            self.recorded.append((table, key, wanted, True, self.source))
+            self.memory.remember(table, key, {key_field: key, **wanted})
+            return INSERTED
+        result = super().create(table, key_field, key, values, when_exists=when_exists)
+        if result == INSERTED:
+            self.recorded.append((table, key, wanted, True, self.source))
+            self.written_rows.add((table, key))
+        return result
+
 
 # -- the run ---------------------------------------------------------------------------
 
@@ -352,6 +373,16 @@ class Reconciler:
                 for key in ids:
                     if (table, key) not in snapshot:
                         memory.forget(table, key)  # deleted in Caspio, or never written
+            # A subscription or customer row gone from Caspio must not be skipped as
+            # "written before": its update then fails (a subscription row is never
+            # invented, PRODUCT.md Traceability) or the customer row is created again.
+            for sub in objects.subscriptions:
+                sub_key = _meta(sub, SUBSCRIPTION_KEY_META)
+                if sub_key and (SUBSCRIPTIONS, sub_key) not in snapshot:
+                    memory.forget(SUBSCRIPTIONS, sub_key)
+            for customer_key in self._customer_keys(objects):
+                if (CUSTOMERS, customer_key) not in snapshot:
+                    memory.forget(CUSTOMERS, customer_key)
             ctx = SyncContext.build(
                 store,
                 self.caspio,
@@ -400,7 +431,13 @@ class Reconciler:
         progress: Callable[[int], None] | None,
     ) -> None:
         work: list[tuple[str, Row]] = [("subscription", s) for s in objects.subscriptions]
-        work += [("customer", {"id": key}) for key in self._customer_keys(objects)]
+        stripe_customers = {
+            _meta(s, CUSTOMER_KEY_META): s.get("customer") for s in objects.subscriptions
+        }
+        work += [
+            ("customer", {"id": key, "customer": stripe_customers.get(key)})
+            for key in self._customer_keys(objects)
+        ]
         work += [("invoice", i) for i in objects.invoices]
         work += [("dispute", d) for d in objects.disputes]
         work += [("payout", p) for p in objects.payouts]
@@ -431,7 +468,8 @@ class Reconciler:
             records = ctx.subscriptions.for_customer(obj["id"])
             if not records:
                 return False
-            write_totals(ctx, obj["id"], records)
+            customer = obj.get("customer")
+            write_totals(ctx, obj["id"], records, customer if isinstance(customer, str) else None)
             return True
         if kind == "invoice":
             event_type = invoice_event_type(obj)

@@ -242,3 +242,37 @@ def test_a_failed_payment_keeps_its_retry_link_and_a_lost_failure_gets_a_new_one
         bridge.row("Billing_Payments", "InvoiceID", failed["InvoiceID"])["RetryURL"]
         == row["RetryURL"]
     )
+
+
+def test_a_deleted_subscription_row_is_listed_and_exits_1(bridge: Bridge):
+    # Nothing changed in Stripe: the writer's memory alone must not hide the missing row.
+    subs = subscribe_customers(bridge, 1)
+    bridge.settle()
+    bridge.caspio.delete("Billing_Subscriptions", w.eq("SubscriptionKey", subs[0][1]))
+    runner = CliRunner()
+    for args in (["--dry-run"], [], ["--live"], ["--live-only", "--dry-run"]):
+        result = runner.invoke(main, ["reconcile", "--days", "400", *args], env=bridge.env)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"could not repair {subs[0][2]}: MissingCaspioRow" in result.output
+    # The bridge never invents a subscription row.
+    assert list(bridge.caspio.select("Billing_Subscriptions")) == []
+
+
+def test_a_deleted_customer_row_is_listed_then_created(bridge: Bridge):
+    ((customer_key, _sub_key, _sub_id),) = subscribe_customers(bridge, 1)
+    bridge.settle()
+    bridge.caspio.delete("Billing_Customers", w.eq("CustomerKey", customer_key))
+    runner = CliRunner()
+    preview = reconciler(bridge).run(since=None, live=True, dry_run=True)
+    assert preview.rows == [("Billing_Customers", customer_key)]
+    assert all(d.missing_row for d in preview.differences)
+    assert list(bridge.caspio.select("Billing_Customers")) == []
+    shown = runner.invoke(main, ["reconcile", "--dry-run", "--live"], env=bridge.env)
+    assert shown.exit_code == 0, shown.output
+    assert "1 row(s)" in shown.output and customer_key in shown.output
+    repaired = runner.invoke(main, ["reconcile", "--live"], env=bridge.env)
+    assert repaired.exit_code == 0, repaired.output
+    row = bridge.row("Billing_Customers", "CustomerKey", customer_key)
+    assert (row["ActiveSubscriptions"], row["Email"]) == (1, "c0@example.com")
+    again = runner.invoke(main, ["reconcile", "--live"], env=bridge.env)
+    assert again.exit_code == 0 and "0 difference(s) in 0 row(s)" in again.output
