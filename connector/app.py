@@ -18,6 +18,7 @@ from connector.web import (
     stripe_webhooks,
 )
 from connector.web.extension import EXTENSION_KEY, services_of
+from connector.web.json_body import DepthLimitedJSONProvider
 
 __all__ = ["create_app", "services_of"]
 assert api_docs  # imported for its OpenAPI descriptions
@@ -25,6 +26,7 @@ assert api_docs  # imported for its OpenAPI descriptions
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Flask:
     app = Flask("caspio_stripe")
+    app.json = DepthLimitedJSONProvider(app)  # every body the app parses: depth-limited
     # Webhook bodies are capped in their blueprint; this is the outer bound for any request.
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.extensions[EXTENSION_KEY] = services or build_services(settings)
