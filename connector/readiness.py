@@ -72,8 +72,12 @@ def store_check(store_source: Callable[[], Store], max_backlog: int) -> Check:
 
         from connector.metrics import inbox_backlog
 
+        store = store_source()
+        problem = store.database_file_problem()
+        if problem is not None:
+            return f"store unreachable: {problem}"
         try:
-            backlog = inbox_backlog(store_source())
+            backlog = inbox_backlog(store)
         except sqlalchemy.exc.SQLAlchemyError as error:
             cause = getattr(error, "orig", None) or error
             return f"store unreachable: {type(cause).__name__}"

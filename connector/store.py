@@ -202,6 +202,34 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._file_identity = self._database_file_identity()
+
+    def _database_file_identity(self) -> tuple[int, int] | None:
+        """(st_dev, st_ino) of the SQLite database file, None for PostgreSQL or no file yet."""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            return None
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return (found.st_dev, found.st_ino)
+
+    def database_file_problem(self) -> str | None:
+        """SQLite: why the file at the store's path is no longer the database it opened
+        (deleted, or replaced by another file: writes would go to the unlinked file and be
+        lost at restart), else None. Always None for PostgreSQL."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        current = self._database_file_identity()
+        if self._file_identity is None:
+            self._file_identity = current  # first sight of the file (created on first use)
+            return None
+        if current is None:
+            return "database file deleted"
+        if current != self._file_identity:
+            return "database file replaced"
+        return None
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> Store:

@@ -57,7 +57,12 @@ def receive() -> tuple[Response, int]:
         envelope = EventEnvelope.parse(event, strict=handled)
     except InvalidEvent as exc:
         return _reject(400, str(exc), "invalid_event")
-    stored = Inbox(store_of(services)).record(envelope, text, now=now, handled=handled)
+    store = store_of(services)
+    problem = store.database_file_problem()
+    if problem is not None:  # the event would be committed to an unlinked file: let Stripe retry
+        log.error("stripe webhook refused: %s", problem)
+        return _reject(503, "the bridge's store is unavailable", "store_unavailable")
+    stored = Inbox(store).record(envelope, text, now=now, handled=handled)
     metrics = getattr(services, "metrics", None)
     if metrics is not None:
         if not stored:

@@ -333,3 +333,25 @@ def test_the_log_format_setting(value):
         S.from_env({**env, "BRIDGE_LOG_FORMAT": "xml"}, env_file=None)
     with pytest.raises(SettingsError, match="BRIDGE_READY_MAX_BACKLOG"):
         S.from_env({**env, "BRIDGE_READY_MAX_BACKLOG": "-1"}, env_file=None)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_deleted_or_replaced_sqlite_file_is_not_ready_and_webhooks_get_503(store, how):
+    if store.is_postgres:
+        pytest.skip("a database file is SQLite's")
+    app, _ = make_app(store)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    assert deliver(app, se.event("invoice.created", se.invoice("in_f1", status="draft"), 10)) == 200
+    path = store.engine.url.database or ""
+    # The engine keeps its open connections: writes would go to the unlinked file.
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    if how == "replaced":
+        with open(path, "wb"):
+            pass
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.get_json()["reasons"]["store"] == f"store unreachable: database file {how}"
+    assert deliver(app, se.event("invoice.created", se.invoice("in_f2", status="draft"), 11)) == 503
