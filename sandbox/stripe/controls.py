@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from .api import json_response
 from .cards import card_for_number
 from .errors import StripeApiError
+from .resources.test_clocks import MAX_ADVANCE
 from .webhooks import DeliveryFaults
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ def register(em: StripeEmulator, app: Flask) -> None:
     def advance() -> Response:
         try:
             seconds = int(_body().get("seconds", 0))
+            if seconds > MAX_ADVANCE:  # each renewal on the way runs inside this request
+                raise ValueError(f"seconds must be at most {MAX_ADVANCE}")
             now = em.advance(seconds)
         except (TypeError, ValueError) as exc:
             return json_response(400, {"error": {"message": str(exc)}})

@@ -9,8 +9,9 @@ other clocks stay put). Events: ``test_helpers.test_clock.created``, ``.advancin
 
 The emulator advances within the request and answers the clock ``ready`` (Stripe answers
 ``advancing`` and finishes in the background); clients that poll until ``ready`` work
-unchanged. Stripe's limit on how far one advance may go (two intervals of the shortest
-subscription) is not enforced.
+unchanged. Stripe's limit on how far one advance may go is enforced: two intervals of the
+shortest subscription on the clock, and never more than MAX_ADVANCE (the emulator runs
+each renewal on the way inside the request: an advance of 2**40 seconds never ended).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .. import more_shapes, shapes
 from ..api import require_params
 from ..errors import invalid, missing_param
 from ..forms import as_int
-from ..periods import DAY
+from ..periods import DAY, boundary
 from .common import list_of
 
 if TYPE_CHECKING:
@@ -31,6 +32,27 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 LIFETIME = 30 * DAY  # Stripe deletes a test clock 30 days after its creation
+# The emulator's own bound on one advance, with or without subscriptions (also for the
+# private /_emulator/advance): three years, Stripe's longest subscription interval.
+MAX_ADVANCE = 3 * 366 * DAY
+
+
+def advance_limit(em: StripeEmulator, clock: Obj) -> int:
+    """The latest frozen_time one advance may reach: two intervals of the shortest
+    subscription on the clock (Stripe's docs, "Advance the clock"), at most MAX_ADVANCE."""
+    now = int(clock["frozen_time"])
+    limit = now + MAX_ADVANCE
+    for sub in em.store.all("subscription"):
+        if sub.get("test_clock") != clock["id"] or sub.get("status") == "canceled":
+            continue
+        for item in (sub.get("items") or {}).get("data") or []:
+            recurring = (item.get("price") or {}).get("recurring") or {}
+            if recurring.get("interval"):
+                two = boundary(
+                    now, recurring["interval"], int(recurring.get("interval_count") or 1), 2
+                )
+                limit = min(limit, two)
+    return limit
 
 
 def create(em: StripeEmulator, params: Obj) -> Obj:
@@ -70,6 +92,14 @@ def advance(em: StripeEmulator, params: Obj, id: str) -> Obj:
         raise invalid(
             "The frozen_time must be after the test clock's current frozen_time "
             f"({clock['frozen_time']}).",
+            param="frozen_time",
+        )
+    limit = advance_limit(em, clock)
+    if target > limit:
+        raise invalid(
+            "Cannot advance the test clock more than two intervals of its shortest "
+            f"subscription, nor more than {MAX_ADVANCE // DAY} days: the latest frozen_time "
+            f"allowed is {limit}.",
             param="frozen_time",
         )
     clock["status"] = "advancing"

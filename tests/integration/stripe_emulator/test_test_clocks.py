@@ -146,3 +146,36 @@ def test_a_clock_only_moves_forward_and_deleting_it_deletes_its_customers(stripe
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.test_helpers.test_clocks.retrieve(clock.id)
     assert client.v1.events.list({"type": "test_helpers.test_clock.deleted"}).data
+
+
+def test_an_advance_too_far_or_backwards_is_refused(stripe_client, stripe_emulator) -> None:
+    """Stripe refuses a frozen_time not after the clock's and one past two intervals of the
+    shortest subscription; the emulator once ran 2**40 seconds of weekly renewals and hung."""
+    import requests
+
+    client = stripe_client
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": START, "name": "bounds"})
+    customer = _customer_on(client, clock.id, "pm_card_visa")
+    product = client.v1.products.create({"name": "Weekly"})
+    price = client.v1.prices.create(
+        {
+            "product": product.id,
+            "unit_amount": 500,
+            "currency": "usd",
+            "recurring": {"interval": "week"},
+        }
+    )
+    client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    for target in (2**40, START - 10, START, START + 14 * 86400 + 1):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": target})
+        assert refused.value.http_status == 400 and refused.value.param == "frozen_time"
+    assert client.v1.test_helpers.test_clocks.retrieve(clock.id).frozen_time == START
+    _advance(client, clock.id, START + 14 * 86400)  # exactly two weeks is allowed
+
+    # The private control has the same outer bound.
+    url = f"{stripe_emulator.base_url}/_emulator/advance"
+    before = stripe_emulator.now()
+    assert requests.post(url, json={"seconds": 2**40}, timeout=10).status_code == 400
+    assert stripe_emulator.now() == before
+    assert requests.post(url, json={"seconds": 60}, timeout=10).status_code == 200
