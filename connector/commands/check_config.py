@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 import stripe
@@ -81,9 +82,10 @@ def check_stripe(settings: Settings) -> str | None:
     return None
 
 
-def check_webhook_version(settings: Settings) -> list[str]:
-    """One line per Stripe webhook endpoint sending to this bridge in an API version other
-    than the pinned one (Stripe renders events in the endpoint's version); [] when none."""
+def check_webhook_version(settings: Settings) -> tuple[list[str], list[str]]:
+    """(failures, warnings) about the Stripe webhook endpoints sending to this bridge: one
+    failure per endpoint in an API version other than the pinned one (Stripe renders events
+    in the endpoint's version), and `endpoint_status_problems`."""
     gateway = StripeGateway(
         settings.stripe_secret_key.reveal(),
         api_base=settings.stripe_api_base,
@@ -92,11 +94,33 @@ def check_webhook_version(settings: Settings) -> list[str]:
     )
     url = settings.bridge_public_url.rstrip("/") + "/stripe/webhook"
     try:
-        endpoints = gateway.client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter()
-        return endpoint_version_problems(endpoints, url)
+        endpoints = list(
+            gateway.client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter()
+        )
     except stripe.StripeError as error:
         reason = one_line(error.user_message or type(error).__name__)
-        return [f"Stripe webhook endpoints could not be listed: {reason}"]
+        return [f"Stripe webhook endpoints could not be listed: {reason}"], []
+    failures, warnings = endpoint_status_problems(endpoints, url)
+    return endpoint_version_problems(endpoints, url) + failures, warnings
+
+
+def endpoint_status_problems(endpoints: list[Any], url: str) -> tuple[list[str], list[str]]:
+    """(failures, warnings) about the endpoints sending to `url`: a FAIL per disabled one
+    when none is enabled (Stripe sends a disabled endpoint nothing), a WARN when there is
+    none at all (events only arrive once one is made; reconcile fills the gap)."""
+    mine = [e for e in endpoints if getattr(e, "url", None) == url]
+    if not mine:
+        return [], [
+            f"no Stripe webhook endpoint sends to {url}; the bridge receives no events. "
+            "Make one with caspio-stripe stripe setup-webhook"
+        ]
+    if any(getattr(e, "status", None) != "disabled" for e in mine):
+        return [], []
+    return [
+        f"Stripe webhook endpoint {getattr(e, 'id', '?')} for {url} is disabled: Stripe sends "
+        "it no events. Enable it in Stripe's Dashboard (Developers > Webhooks)"
+        for e in mine
+    ], []
 
 
 @click.command("check-config")
@@ -111,8 +135,12 @@ def command(offline: bool) -> None:
         return
     stripe_failure = check_stripe(settings)
     failures = [f for f in (check_caspio(settings), stripe_failure) if f]
+    warnings: list[str] = []
     if stripe_failure is None:
-        failures += check_webhook_version(settings)
+        endpoint_failures, warnings = check_webhook_version(settings)
+        failures += endpoint_failures
+    for warning in warnings:
+        click.echo(f"WARN {warning}", err=True)
     for failure in failures:
         click.echo(f"FAIL {failure}", err=True)
     if failures:

@@ -76,3 +76,22 @@ def test_the_pinned_version_and_other_apps_endpoints_pass(env: Any, endpoints: A
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 0, result.output + result.stderr
     assert "OK: Caspio and Stripe both answered." in result.output
+
+
+def test_a_disabled_endpoint_is_one_failure_line(env: Any, endpoints: Any) -> None:
+    endpoint_id = make(endpoints, TARGET, STRIPE_API_VERSION)
+    endpoints[0].v1.webhook_endpoints.update(endpoint_id, {"disabled": True})
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 1, result.output + result.stderr
+    failures = [line for line in result.stderr.splitlines() if line.startswith("FAIL")]
+    assert len(failures) == 1 and endpoint_id in failures[0] and "disabled" in failures[0]
+    assert "OK:" not in result.output
+
+
+def test_no_endpoint_for_the_bridge_is_a_warning(env: Any, endpoints: Any) -> None:
+    make(endpoints, "http://127.0.0.1:9999/someone-else", STRIPE_API_VERSION)
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 0, result.output + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARN")]
+    assert len(warnings) == 1 and TARGET in warnings[0], result.stderr
+    assert "OK: Caspio and Stripe both answered." in result.output
