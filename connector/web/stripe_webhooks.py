@@ -52,7 +52,10 @@ def receive() -> tuple[Response, int]:
         event, text = decode_event(body)
     except InvalidEvent as exc:
         return _reject(400, str(exc), "not_json")
-    handled = isinstance(event, dict) and event.get("type") in HANDLED_TYPES
+    # Only `type` is read before EventEnvelope.parse checks the shape: check its kind first,
+    # since a list or object as `type` is unhashable and `in` on a set would raise (500).
+    event_type = event.get("type") if isinstance(event, dict) else None
+    handled = isinstance(event_type, str) and event_type in HANDLED_TYPES
     try:
         envelope = EventEnvelope.parse(event, strict=handled)
     except InvalidEvent as exc:

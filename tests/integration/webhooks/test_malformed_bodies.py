@@ -58,6 +58,12 @@ CASES = {
     "json-null": "null",
     "empty": "",
     "utf8-bom": "\ufeff" + event_text(),
+    # The kind of `type` is checked before it is looked up among handled types (a list or
+    # object is unhashable: the lookup raised TypeError and the answer was 500).
+    "type-object": event_text(type={"a": 1}),
+    "type-list": event_text(type=["invoice.paid"]),
+    "type-number": event_text(type=1),
+    "type-null": event_text(type=None),
 }
 
 
