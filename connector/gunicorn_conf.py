@@ -30,13 +30,31 @@ GRACEFUL_TIMEOUT_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 
 
+def env_int(name: str, default: int, low: int, high: int) -> int:
+    """The integer in environment variable `name` (unset or empty: `default`), within
+    [low, high]. Raises connector.settings.SettingsError naming the variable otherwise."""
+    from connector.settings import SettingsError
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be a whole number from {low} to {high}")
+    return value
+
+
 def options(host: str = "127.0.0.1", port: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """gunicorn settings for `serve`: `bind` from host and port (None: $PORT or 8000)."""
-    chosen = port if port is not None else int(os.environ.get("PORT", str(DEFAULT_PORT)))
+    """gunicorn settings for `serve`: `bind` from host and port (None: $PORT or 8000).
+    Raises connector.settings.SettingsError for a malformed PORT or WEB_CONCURRENCY."""
+    chosen = port if port is not None else env_int("PORT", DEFAULT_PORT, 1, 65535)
     address = f"[{host}]" if ":" in host else host
     settings: dict[str, Any] = {
         "bind": f"{address}:{chosen}",
-        "workers": int(os.environ.get("WEB_CONCURRENCY", "1")),
+        "workers": env_int("WEB_CONCURRENCY", 1, 1, 64),
         "worker_class": WORKER_CLASS,
         "threads": THREADS,
         "timeout": TIMEOUT_SECONDS,

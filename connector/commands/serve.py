@@ -3,11 +3,13 @@ thread of the same process (settings in connector/gunicorn_conf.py)."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import click
 
-from connector.commands.common import load_services, load_settings
+from connector.commands.common import fail, load_services, load_settings
+from connector.settings import SettingsError
 
 
 @click.command("serve")
@@ -40,20 +42,44 @@ def command(
     poll_seconds: int | None,
 ) -> None:
     """Serve the bridge's HTTP endpoints (and process webhooks unless --no-worker)."""
-    from connector.gunicorn_conf import options
-
     # Judge settings, mapping and store here, so a bad one is one line and exit 2 before
     # gunicorn starts (a worker that fails to load the app only makes gunicorn give up).
     settings = load_settings()
+    try:
+        # The module reads PORT and WEB_CONCURRENCY when imported (its gunicorn-file names).
+        from connector.gunicorn_conf import options
+
+        gunicorn_options = options(host, port)
+    except SettingsError as error:
+        fail(f"setting {error}", exit_code=2)
     services = load_services(settings)
     if services.store is not None:
         services.store.dispose()
+    _check_bindable(gunicorn_options["bind"])
     run_gunicorn(
-        options(host, port),
+        gunicorn_options,
         lambda: _app(
             run_worker=not no_worker, poll_seconds=poll_seconds, body_timeout=body_timeout
         ),
     )
+
+
+def _check_bindable(bind: str) -> None:
+    """Exit 2 with one line if `bind` ("host:port", "[v6]:port") cannot be listened on:
+    gunicorn would retry for seconds and then print a traceback-like error. A port taken
+    between this check and gunicorn's bind still gets gunicorn's own retries."""
+    host, _, port_text = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # The same option gunicorn sets, so a port in TIME_WAIT is not refused here.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, int(port_text)))
+    except OSError as error:
+        fail(f"cannot listen on {bind}: {error.strerror or error}", exit_code=2)
+    finally:
+        probe.close()
 
 
 def _app(*, run_worker: bool, poll_seconds: int | None, body_timeout: float | None) -> Any:

@@ -3,6 +3,7 @@ values one line naming the variable with exit 2, judged alike by every command (
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,54 @@ def test_every_command_stops_with_one_line_and_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"caspio-stripe: setting {variable}: "), lines
     assert "Traceback" not in result.output
+
+
+def _serve(monkeypatch, tmp_path: Path, extra: dict[str, str], args: list[str]):
+    """Run `serve` with valid settings plus `extra`; run_gunicorn records instead of serving."""
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(
+        "connector.commands.serve.run_gunicorn", lambda options, load: started.append(options)
+    )
+    monkeypatch.chdir(tmp_path)
+    env = {**VALID, "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}", **extra}
+    for name in env:
+        monkeypatch.setenv(name, env[name])
+    return CliRunner().invoke(main, ["serve", *args]), started
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("WEB_CONCURRENCY", "abc"), ("WEB_CONCURRENCY", "0"), ("WEB_CONCURRENCY", "-1"),
+     ("WEB_CONCURRENCY", "1.5"), ("PORT", "abc"), ("PORT", "0"), ("PORT", "70000")],
+)
+def test_serve_refuses_a_malformed_gunicorn_variable_in_one_line(
+    monkeypatch, tmp_path, variable, value
+):
+    result, started = _serve(monkeypatch, tmp_path, {variable: value}, [])
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"caspio-stripe: setting {variable}: "), lines
+    assert "Traceback" not in result.output and started == []
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result, started = _serve(monkeypatch, tmp_path, {}, ["--port", str(port)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    expected = f"caspio-stripe: cannot listen on 127.0.0.1:{port}:"
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+    assert started == []
+
+
+def test_serve_on_a_free_port_with_good_values_starts_gunicorn(monkeypatch, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    extra = {"WEB_CONCURRENCY": "2"}
+    result, started = _serve(monkeypatch, tmp_path, extra, ["--port", str(port)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert started[0]["bind"] == f"127.0.0.1:{port}" and started[0]["workers"] == 2
