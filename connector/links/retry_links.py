@@ -31,6 +31,10 @@ AVAILABLE, USED, SUCCEEDED, FAILED = "available", "used", "succeeded", "failed"
 REPLACED, CLOSED = "replaced", "closed"
 # Link states that Billing_Payments.RetryStatus shows (PRODUCT.md); the others are internal.
 SHOWN_STATES = (AVAILABLE, USED, SUCCEEDED, FAILED)
+PAYMENTS = "Billing_Payments"
+# FailureMessage once a payment can no longer be retried (after the decline, if known).
+VOIDED = "The invoice was voided, so this payment can no longer be retried."
+SUBSCRIPTION_ENDED = "The subscription has ended, so this payment can no longer be retried."
 DAY = 86400.0
 # Far beyond one request's Stripe and Caspio timeouts (3 attempts of 30 s each).
 STALE_CLAIM_SECONDS = 600.0
@@ -192,15 +196,27 @@ class RetryLinkStore:
                 > 0
             )
 
-    def close(self, invoice_id: str) -> None:
-        """The invoice can no longer be paid (void): its unused links stop working."""
+    def close(self, invoice_id: str) -> list[str | None]:
+        """The invoice can no longer be paid (void, or its subscription ended): its unused
+        links stop working. Returns the decline reasons of the links it closed, oldest
+        first; empty when none was available (nothing on the row to change)."""
         c = retry_links.c
         with self.store.transaction() as conn:
-            conn.execute(
-                retry_links.update()
+            closing = conn.execute(
+                sa.select(c.token_hash, c.reason)
                 .where(c.invoice_id == invoice_id, c.state == AVAILABLE)
-                .values(state=CLOSED)
-            )
+                .order_by(c.created_at)
+            ).all()
+            if closing:
+                conn.execute(
+                    retry_links.update()
+                    .where(
+                        c.token_hash.in_([row.token_hash for row in closing]),
+                        c.state == AVAILABLE,
+                    )
+                    .values(state=CLOSED)
+                )
+        return [row.reason for row in closing]
 
 
 class RetryLinks:
@@ -237,8 +253,7 @@ class RetryLinks:
         if status == SUCCEEDED:
             return {"RetryStatus": SUCCEEDED} if self.links.settle_paid(invoice_id) else {}
         if status == "void":
-            self.links.close(invoice_id)
-            return {}
+            return self._ended(invoice_id, VOIDED)
         if status != FAILED or invoice.get("status") != "open":
             return {}
         token = self.links.issue(invoice_id, attempt, row.get("FailureMessage"))
@@ -249,6 +264,43 @@ class RetryLinks:
             "RetryURL": retry_url(self.public_url, invoice_id, token),
             "RetryStatus": AVAILABLE,
         }
+
+    def subscription_ended(self, ctx: SyncContext, subscription_id: str) -> int:
+        """The subscription ended (canceled, by hand or when dunning gives up; incomplete
+        and expired): its payments still showing `RetryStatus=available` get `failed`
+        with the reason, through the sync writer (docs/contracts.md), and their links
+        stop working. One Caspio read; returns how many rows were written."""
+        from caspio_client import where as w
+
+        writer = ctx.writer
+        table = writer.mapping.table(PAYMENTS)
+        rows = writer.client.select(
+            table,
+            w.and_(
+                w.eq(writer.mapping.field(PAYMENTS, "StripeSubscriptionID"), subscription_id),
+                w.eq(writer.mapping.field(PAYMENTS, "RetryStatus"), AVAILABLE),
+            ),
+        )
+        written = 0
+        for caspio_row in list(rows):
+            invoice_id = writer.mapping.from_caspio(PAYMENTS, caspio_row).get("InvoiceID")
+            if not isinstance(invoice_id, str) or not invoice_id:
+                continue
+            fields = self._ended(invoice_id, SUBSCRIPTION_ENDED)
+            if fields:
+                writer.update(PAYMENTS, "InvoiceID", invoice_id, fields)
+                written += 1
+        return written
+
+    def _ended(self, invoice_id: str, why: str) -> dict[str, Any]:
+        """Close the invoice's available links; the row's fields saying it cannot be
+        retried any more (none when no link was available)."""
+        reasons = self.links.close(invoice_id)
+        if not reasons:
+            return {}
+        decline = next((r for r in reversed(reasons) if r), None)
+        message = f"{decline.rstrip('. ')}. {why}" if decline else why
+        return {"RetryStatus": FAILED, "FailureMessage": message}
 
     def _refresh_portal_url(self, ctx: SyncContext, customer_key: Any) -> None:
         from connector.sync.caspio_writer import MissingCaspioRow

@@ -23,7 +23,8 @@ class RetryLinks(Protocol):
     Called by the invoice handler with each payment outcome; returns the Billing_Payments
     fields to add to the handler's write: on a failure of an open invoice a fresh one-time
     `RetryURL` with `RetryStatus=available` (once per attempt_count), on success
-    `RetryStatus=succeeded` for an invoice that ever had a link, else nothing. `row` is
+    `RetryStatus=succeeded` for an invoice that ever had a link, on a void `failed` (with
+    why) when a link was available, else nothing. `row` is
     what the handler is about to write (CustomerKey, FailureMessage…)."""
 
     def payment_fields(
@@ -34,6 +35,12 @@ class RetryLinks(Protocol):
         attempt: int,
         row: dict[str, Any],
     ) -> dict[str, Any]: ...
+
+    def subscription_ended(self, ctx: SyncContext, subscription_id: str) -> int:
+        """Called by the subscription handler when the subscription ended: its payments
+        still showing `RetryStatus=available` get `failed` (written through `ctx.writer`)
+        and their links stop working. Returns how many rows were written."""
+        ...
 
 
 class ScheduleAttacher(Protocol):

@@ -554,6 +554,10 @@ class KeepIssuedLinks:
             return {}
         return self.inner.payment_fields(ctx, invoice, status, attempt, row)
 
+    def subscription_ended(self, ctx: SyncContext, subscription_id: str) -> int:
+        """A dry run changes no link and no row."""
+        return 0 if self.dry_run else self.inner.subscription_ended(ctx, subscription_id)
+
 
 def invoice_event_type(invoice: Row) -> str | None:
     """The webhook whose handler brings an invoice's Caspio row to its current state."""

@@ -193,6 +193,10 @@ def apply_subscription(
         }
     )
     ctx.writer.update(SUBSCRIPTIONS, "SubscriptionKey", sub_key, values)
+    if status in _FINAL and ctx.retry_links is not None:
+        # An ended subscription's failed invoices cannot be retried (issue 14): no Retry
+        # button may stay `available` on their rows.
+        ctx.retry_links.subscription_ended(ctx, subscription_id)
     _save_record(ctx, record, stripe_id(subscription.get("customer")))
     if as_of is not None:
         _remember_applied(ctx, subscription_id, as_of, status)

@@ -176,6 +176,13 @@ class FakeStripe:
 
 
 class FakeRetryLinks:
+    def __init__(self):
+        self.ended = []
+
+    def subscription_ended(self, ctx, subscription_id):
+        self.ended.append(subscription_id)
+        return 0
+
     def payment_fields(self, ctx, invoice, status, attempt, row):
         if status == "failed" and invoice.get("status") == "open":
             return {
