@@ -740,7 +740,15 @@ class Provisioner:
             field_name = f"StripeCustomerID of Billing_Customers {registration.customer_key!r}"
             return self._fail_or_raise(registration, error, field_name)
         if with_card is None:
-            self._write(key, {"LastError": NO_CARD})
+            # Only while the row is still pending: the payer may have opened the sign-up link
+            # since this row was read (the row is `checkout` then, and "no card" is untrue).
+            f = self.mapping.field
+            status = f(SUBSCRIPTIONS, "Status")
+            still_pending = w.or_(w.is_null(status), w.eq(status, ""), w.eq(status, PENDING))
+            if not self.writer.update_if(
+                SUBSCRIPTIONS, "SubscriptionKey", key, {"LastError": NO_CARD}, still_pending
+            ):
+                return SKIPPED
             return NEEDS_SIGNUP
         customer_id, card = with_card
         try:

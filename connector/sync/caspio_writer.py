@@ -168,6 +168,23 @@ class CaspioWriter:
         self.memory.remember(table, key, {key_field: key, **wanted})
         return INSERTED
 
+    def update_if(
+        self, table: str, key_field: str, key: str, values: Mapping[str, Any], condition: w.Where
+    ) -> bool:
+        """`update`, but only while the row still meets `condition` (Caspio field names),
+        checked by Caspio in the same call: a row the app or another writer moved on
+        meanwhile is left as it is. True when the row was written (or already held them)."""
+        changes, _exists = self._changes(table, key, values)
+        if not changes:
+            self.skipped += 1
+            return True
+        body = {**changes, UPDATED_AT: self._stamp()}
+        where = w.and_(self._where(table, key_field, key), condition)
+        if not self.client.update(self.mapping.table(table), where, self._caspio(table, body)):
+            return False
+        self.memory.remember(table, key, changes)
+        return True
+
     def observe(self, table: str, key: str, values: Mapping[str, Any]) -> None:
         """Record values just read from Caspio for fields the app also writes (Status,
         RequestedAction), so that the next write of the bridge's own value is not skipped

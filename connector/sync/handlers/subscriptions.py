@@ -187,11 +187,15 @@ def apply_subscription(
             "StripeScheduleID": stripe_id(subscription.get("schedule")),
             "StartedAt": from_unix(subscription.get("start_date")),
             "CurrentPeriodEnd": from_unix(_period_end(subscription)),
-            "CanceledAt": from_unix(subscription.get("canceled_at")),
+            "CanceledAt": from_unix(_canceled_at(subscription)),
             "MonthlyValue": from_minor(pair.monthly_minor, currency),
             "YearlyValue": from_minor(pair.yearly_minor, currency),
         }
     )
+    if status in _LIVE and _became_live(ctx, sub_key):
+        # Started (checkout completed, first invoice paid): what went wrong before the start
+        # (e.g. "no default card" from a provisioning pass racing the sign-up link) is over.
+        values["LastError"] = None
     ctx.writer.update(SUBSCRIPTIONS, "SubscriptionKey", sub_key, values)
     if status in _FINAL and ctx.retry_links is not None:
         # An ended subscription's failed invoices cannot be retried (issue 14): no Retry
@@ -201,6 +205,32 @@ def apply_subscription(
     if as_of is not None:
         _remember_applied(ctx, subscription_id, as_of, status)
     return DONE
+
+
+_LIVE = frozenset({"trialing", "active"})
+_ENDED = frozenset({"canceled", "incomplete_expired"})
+
+
+def _canceled_at(subscription: Mapping[str, Any]) -> int | None:
+    """CanceledAt (PRODUCT.md): when the subscription ended, or, while a cancellation is
+    pending (`cancel_at_period_end`, `cancel_at`), when it will end: Stripe's `cancel_at`.
+    Blank again when the cancellation is undone. Stripe also sets `canceled_at` on a
+    pending cancellation, but to the time of the request, not the end (API reference,
+    Subscription object, `canceled_at`), so it is used only once the subscription ended."""
+    if subscription.get("status") in _ENDED:
+        value = subscription.get("canceled_at")
+    else:
+        value = subscription.get("cancel_at")
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def _became_live(ctx: SyncContext, sub_key: str) -> bool:
+    """Whether the row's last known Status (the bridge's memory of its writes) is not yet
+    live, or unknown. A live row keeps its LastError (a failed RequestedAction, say) until
+    something clears it on purpose."""
+    remembered = ctx.writer.memory.get(SUBSCRIPTIONS, sub_key)
+    previous = remembered.values.get("Status") if remembered is not None else None
+    return previous not in _LIVE
 
 
 def _save_record(

@@ -228,3 +228,27 @@ def test_a_request_is_done_once_even_when_the_row_is_processed_again_meanwhile(b
     bridge.settle()
     row = bridge.row(key)
     assert (row["PlanKey"], row["RequestedAction"] or None) == ("silver", None)
+
+
+def test_cancel_at_period_end_shows_the_end_date_in_canceled_at_until_undone(bridge: Bridge):
+    """PRODUCT contract: Status stays Stripe's (`active`), CanceledAt = Stripe's cancel_at."""
+    import datetime as dt
+
+    bridge.plan("gold", "25.00")
+    key = _active(bridge, "CUST-A9")
+    assert bridge.row(key)["CanceledAt"] in (None, "")
+    _request(bridge, key, "cancel_at_period_end")
+    Poller(Provisioner.from_services(bridge.services), 60).run_once()
+    bridge.settle()
+    row = bridge.row(key)
+    assert row["RequestedAction"] in (None, "")
+    sub = bridge.stripe.v1.subscriptions.retrieve(row["StripeSubscriptionID"])
+    assert sub.cancel_at_period_end is True and sub.cancel_at
+    assert row["Status"] == "active" and row["AccessActive"] is True
+    shown = dt.datetime.fromisoformat(str(row["CanceledAt"])).replace(tzinfo=dt.timezone.utc)
+    assert int(shown.timestamp()) == sub.cancel_at
+
+    # Undone in Stripe (e.g. the customer portal): the pending end disappears from the row.
+    bridge.stripe.v1.subscriptions.update(sub.id, {"cancel_at_period_end": False})
+    bridge.settle()
+    assert bridge.row(key)["CanceledAt"] in (None, "")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import requests
 
 from caspio_client import where as w
-from connector.billing.provisioning import FAILED, Provisioner
+from connector.billing.provisioning import FAILED, NO_CARD, SKIPPED, Provisioner
 
 from .conftest import Bridge
 from .test_provisioning import _payload
@@ -68,3 +70,59 @@ def test_provisioning_a_row_stripe_refuses_fails_it_on_every_path(bridge: Bridge
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"outcomes": {by_webhook: FAILED}}
     assert bridge.row(by_webhook)["Status"] == "failed"
+
+
+def test_a_provisioning_pass_racing_the_signup_link_leaves_no_stale_last_error(bridge: Bridge):
+    """The race, in order: a pass reads the row while pending, the payer opens the link (row
+    `checkout`), then the pass finds no card. It must not write "no default card" then."""
+    bridge.plan("gold", "25.00")
+    key = bridge.register("CUST-RACE", "gold", Email="race@example.com")
+    provisioner = Provisioner.from_services(bridge.services)
+    (read_while_pending,) = [r for r in provisioner.rows_to_process() if r.subscription_key == key]
+
+    checkout = bridge.signup(key)
+    assert checkout.status_code == 303
+    assert provisioner.process(read_while_pending) == SKIPPED
+    row = bridge.row(key)
+    assert row["Status"] == "checkout" and row["LastError"] in (None, ""), row["LastError"]
+
+    paid = bridge.pay(checkout.headers["Location"])
+    assert paid.status_code == 303
+    bridge.settle()
+    row = bridge.row(key)
+    assert row["Status"] == "active" and row["LastError"] in (None, "")
+
+
+def test_a_row_that_becomes_trialing_or_active_loses_its_last_error(bridge: Bridge):
+    """Whatever was written before the start (here "no default card", as a racing pass wrote
+    it before the fix above) is cleared when checkout completes; a live row keeps a later
+    LastError."""
+    bridge.plan("gold", "25.00")
+    bridge.plan("free", "20.00", IntroAmount=Decimal("0"), IntroIntervals=1)
+    paid_key = bridge.register("CUST-STALE", "gold", Email="stale@example.com")
+    trial_key = bridge.register("CUST-STALE2", "free", Email="trial@example.com")
+    provisioner = Provisioner.from_services(bridge.services)
+    for key in (paid_key, trial_key):
+        answer = bridge.signup(key)
+        assert answer.status_code == 303
+        provisioner.writer.update(
+            "Billing_Subscriptions", "SubscriptionKey", key, {"LastError": NO_CARD}
+        )
+        assert bridge.pay(answer.headers["Location"]).status_code == 303
+    bridge.settle()
+    assert (bridge.row(paid_key)["Status"], bridge.row(paid_key)["LastError"] or "") == (
+        "active",
+        "",
+    )
+    assert (bridge.row(trial_key)["Status"], bridge.row(trial_key)["LastError"] or "") == (
+        "trialing",
+        "",
+    )
+
+    provisioner.writer.update(
+        "Billing_Subscriptions", "SubscriptionKey", paid_key, {"LastError": "kept"}
+    )
+    sub_id = bridge.row(paid_key)["StripeSubscriptionID"]
+    bridge.stripe.v1.subscriptions.update(sub_id, {"metadata": {"touched": "1"}})
+    bridge.settle()
+    assert bridge.row(paid_key)["LastError"] == "kept"
