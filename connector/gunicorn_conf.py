@@ -23,7 +23,8 @@ import os
 from typing import Any
 
 DEFAULT_PORT = 8000
-WORKER_CLASS = "gthread"
+# gthread with a total deadline on each request's head and body (slow clients, #11 fault 7).
+WORKER_CLASS = "connector.request_deadline.DeadlineThreadWorker"
 THREADS = 16
 TIMEOUT_SECONDS = 30
 GRACEFUL_TIMEOUT_SECONDS = 30

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from connector import request_deadline
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -51,16 +53,22 @@ class RequestBodyLimits:
         length_header = environ.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
         if not length_header and not chunked:
+            _release(environ)
             return self.app(environ, start_response)
         try:
             declared = int(length_header) if length_header else None
         except ValueError:
+            _release(environ)
             return self._refuse(environ, start_response, "400 Bad Request", "bad Content-Length")
         if declared is not None and declared > self.max_bytes:
+            _release(environ)
             return self._refuse(environ, start_response, "413 Request Entity Too Large",
                                 "body too large")
         outcome = self._read(environ, declared)
-        if outcome is None:
+        # The body is in memory (or refused): the head-and-body deadline no longer applies.
+        _release(environ)
+        if outcome is None or (declared is not None and len(outcome) < declared):
+            # Too slow, or cut short (the deadline's shutdown, or the client hung up).
             return self._refuse(environ, start_response, "408 Request Timeout", "body too slow")
         if len(outcome) > self.max_bytes:
             return self._refuse(environ, start_response, "413 Request Entity Too Large",
@@ -118,6 +126,13 @@ def _close_after_response(environ: dict[str, Any]) -> None:
             sock.shutdown(socket.SHUT_RD)
 
 
+def _release(environ: dict[str, Any]) -> None:
+    """Disarm the connection's head-and-body deadline (connector.request_deadline)."""
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        request_deadline.watchdog.disarm(sock)
+
+
 def create_app(
     *,
     run_worker: bool = True,
@@ -138,6 +153,9 @@ def create_app(
     flask_app = create_flask_app(settings, services=services)
     if run_worker:
         start_background(services, poll_seconds or settings.bridge_poll_seconds)
+    # gunicorn's worker (connector.request_deadline) gives each request this long, head and
+    # body together, so a client trickling either one is cut off at the same time.
+    request_deadline.watchdog.seconds = body_read_seconds
     return RequestBodyLimits(flask_app, read_seconds=body_read_seconds)
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +159,83 @@ def test_an_oversized_declared_body_is_refused_before_it_is_read(served):
     answer, closed = read_until_closed(client, 15)
     client.close()
     assert answer.startswith(b"HTTP/1.1 413") and closed
+
+
+TRICKLED = 40
+
+
+def trickle(clients: list[socket.socket], piece: bytes, stop: threading.Event) -> None:
+    """Send `piece` on every open client every 0.3 s (a slowloris), until `stop` or 60 s."""
+    open_clients = list(clients)
+    deadline = time.monotonic() + 60
+    while open_clients and not stop.is_set() and time.monotonic() < deadline:
+        for client in list(open_clients):
+            try:
+                client.send(piece)
+            except OSError:
+                open_clients.remove(client)
+        stop.wait(0.3)  # the trickle's pace, not a wait for the server
+
+
+def test_trickled_headers_and_bodies_are_cut_at_the_deadline_and_others_are_served(served):
+    """#11 fault 7: a header line or a body byte every so often kept every read alive, so 16
+    such clients held all of gunicorn's threads for ever. Each request now has one deadline
+    (--body-timeout, here 1 s) for its head and body together."""
+    url, port, _ = served
+    slow: list[socket.socket] = []
+    headers, bodies = [], []
+    for _ in range(TRICKLED):
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /stripe/webhook HTTP/1.1\r\nHost: x\r\n")
+        headers.append(client)
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /stripe/webhook HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        bodies.append(client)
+    slow = headers + bodies
+    stop = threading.Event()
+    senders = [
+        threading.Thread(target=trickle, args=(headers, b"X-Slow: 1\r\n", stop)),
+        threading.Thread(target=trickle, args=(bodies, b" ", stop)),
+    ]
+    for sender in senders:
+        sender.start()
+    try:
+        # Other requests are still served while the slow clients keep trickling.
+        assert requests.get(f"{url}/healthz", timeout=15).status_code == 200
+        # Every slow client is answered 408 (or dropped) and its connection closed.
+        for client in slow:
+            answer, closed = read_until_closed(client, 30)
+            assert closed, "a trickling client was never cut off"
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert requests.get(f"{url}/healthz", timeout=15).status_code == 200
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join()
+        for client in slow:
+            client.close()
+
+
+def test_a_keep_alive_connection_gets_a_fresh_deadline_per_request(served):
+    """A deadline armed for one request must not cut the next one on the same connection."""
+    _, port, _ = served
+    client = socket.create_connection(("127.0.0.1", port))
+    try:
+        for _ in range(3):
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.settimeout(10)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = client.recv(65536)
+                assert chunk, "the server closed a keep-alive connection"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                rest += client.recv(65536)
+            # Idle past the first request's deadline (1 s): a stale deadline would fire now.
+            time.sleep(1.5)
+    finally:
+        client.close()
