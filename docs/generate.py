@@ -68,9 +68,15 @@ def tables_page() -> str:
 
 
 def _command_help(command: click.Command, path: list[str]) -> list[str]:
-    # A fixed width, so the page does not depend on the terminal that generated it.
+    # A fixed width, so the page does not depend on the terminal that generated it; the
+    # group's own context settings (`-h` as well as `--help`), as the real command line has
+    # them, whatever ran before in this process (click caches each command's help option).
     ctx = click.Context(
-        command, info_name=" ".join(path), terminal_width=100, max_content_width=100
+        command,
+        info_name=" ".join(path),
+        terminal_width=100,
+        max_content_width=100,
+        help_option_names=cli_main.context_settings.get("help_option_names", ["--help"]),
     )
     text = command.get_help(ctx)
     lines = [f"## `{' '.join(path)}`", "", "```text", text.rstrip(), "```", ""]
