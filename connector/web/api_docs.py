@@ -109,7 +109,16 @@ describe(
     "get",
     summary="Where the portal returns the payer when no return address was allowed",
     tags=["payers"],
-    responses={200: ("text/html", "Card details saved")},
+    # With a token this path is a card-update link for a key ending in /returned, so it can
+    # answer everything /portal/{customer_key} does; a key no route accepts is a 404.
+    responses={
+        200: ("text/html", "Card details saved"),
+        303: "To Stripe's billing portal (a key ending in /returned, with its token)",
+        404: ("text/html", "The link is not valid, or no card is on file"),
+        410: ("text/html", "The link has expired"),
+        429: ("text/html", "Too many attempts"),
+        503: ("text/html", "Caspio or Stripe did not answer"),
+    },
 )
 describe(
     "/signup/{raw_key}",
