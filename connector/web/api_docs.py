@@ -7,7 +7,7 @@ published, so describing one here never invents it.
 
 from __future__ import annotations
 
-from connector.web.openapi import SchemaLike, describe
+from connector.web.openapi import ResponseSpec, SchemaLike, describe
 from connector.web.schemas import (
     CaspioWebhookAnswerSchema,
     CaspioWebhookSchema,
@@ -90,19 +90,21 @@ describe(
     tags=["payers"],
     responses={204: "Preflight answered"},
 )
+# Every answer of a card-update link (both portal paths can be one).
+PORTAL_LINK_ANSWERS: dict[int, ResponseSpec] = {
+    303: "To Stripe's billing portal",
+    404: ("text/html", "The link is not valid, or no card is on file"),
+    410: ("text/html", "The link has expired"),
+    429: ("text/html", "Too many attempts"),
+    503: ("text/html", "Caspio or Stripe did not answer"),
+}
 describe(
     "/portal/{customer_key}",
     "get",
     summary="Open Stripe's billing portal for a signed card-update link",
     tags=["payers"],
     query=TokenQuerySchema,
-    responses={
-        303: "To Stripe's billing portal",
-        404: ("text/html", "The link is not valid, or no card is on file"),
-        410: ("text/html", "The link has expired"),
-        429: ("text/html", "Too many attempts"),
-        503: ("text/html", "Caspio or Stripe did not answer"),
-    },
+    responses=PORTAL_LINK_ANSWERS,
 )
 describe(
     "/portal/{customer_key}/returned",
@@ -111,14 +113,7 @@ describe(
     tags=["payers"],
     # With a token this path is a card-update link for a key ending in /returned, so it can
     # answer everything /portal/{customer_key} does; a key no route accepts is a 404.
-    responses={
-        200: ("text/html", "Card details saved"),
-        303: "To Stripe's billing portal (a key ending in /returned, with its token)",
-        404: ("text/html", "The link is not valid, or no card is on file"),
-        410: ("text/html", "The link has expired"),
-        429: ("text/html", "Too many attempts"),
-        503: ("text/html", "Caspio or Stripe did not answer"),
-    },
+    responses={200: ("text/html", "Card details saved"), **PORTAL_LINK_ANSWERS},
 )
 describe(
     "/signup/{raw_key}",
