@@ -78,6 +78,10 @@ def _command_help(command: click.Command, path: list[str]) -> list[str]:
         max_content_width=100,
         help_option_names=cli_main.context_settings.get("help_option_names", ["--help"]),
     )
+    # click caches each command's help option the first time anything asks for it, with
+    # whatever context asked; drop that cache so the page is built from these settings only.
+    if hasattr(command, "_help_option"):
+        command._help_option = None
     text = command.get_help(ctx)
     lines = [f"## `{' '.join(path)}`", "", "```text", text.rstrip(), "```", ""]
     if isinstance(command, click.Group):
