@@ -15,11 +15,18 @@ Why these values (https://docs.gunicorn.org/en/stable/settings.html):
 - `keepalive`: idle connections close after a few seconds instead of holding a slot.
 - Request line and header limits are gunicorn's defaults, stated so they are not lost; the
   body is bounded by connector.wsgi.RequestBodyLimits (size and read time).
+- `on_starting`, `child_exit`, `on_exit`: /metrics adds up every process (prometheus_client's
+  multiprocess mode, connector.metrics), whatever WEB_CONCURRENCY is: one code path, and a
+  worker that gunicorn restarts (timeout, HUP) keeps its counts instead of starting from 0.
+  Never use `preload_app`: the app would be built (and its threads started) before the fork.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 from typing import Any
 
 DEFAULT_PORT = 8000
@@ -65,6 +72,9 @@ def options(host: str = "127.0.0.1", port: int | None = None, **overrides: Any) 
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
         "worker_exit": worker_exit,
+        "on_starting": on_starting,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
         # gunicorn 24+ opens a control socket at one fixed path per user: two bridges on one
         # machine (or a test run) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
@@ -81,6 +91,55 @@ def worker_exit(server: Any, worker: Any) -> None:
     from connector import wsgi
 
     wsgi.stop_background()
+
+
+# The metrics folders this process created (removed by on_exit); an operator's is left.
+_created_metrics_dirs: list[str] = []
+
+
+def metrics_directory() -> str:
+    """A folder for this server run's metrics files, empty: the operator's
+    PROMETHEUS_MULTIPROC_DIR (created if missing; the `*.db` files of an earlier run removed,
+    as prometheus_client requires), else a new private folder in the temporary directory, so
+    two bridges on one machine never share one. Raises OSError if it cannot be made."""
+    from connector.metrics import MULTIPROCESS_ENV
+
+    given = os.environ.get(MULTIPROCESS_ENV, "").strip()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(glob.escape(given), "*.db")):
+            os.remove(stale)
+        return given
+    created = tempfile.mkdtemp(prefix="caspio-stripe-metrics-")
+    _created_metrics_dirs.append(created)
+    return created
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker is forked: every process will write its counts to
+    this run's metrics folder and every /metrics answer adds them up (connector.metrics)."""
+    from connector.metrics import share_counts_through
+
+    share_counts_through(metrics_directory())
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master, after a worker process ended: prometheus_client's bookkeeping for a dead
+    process (its live gauges go; its counters and histograms stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    from connector.metrics import multiprocess_directory
+
+    directory = multiprocess_directory()
+    if directory is not None:
+        # prometheus_client leaves it unannotated.
+        multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """The master stops: remove the metrics folder it created (not the operator's)."""
+    while _created_metrics_dirs:
+        shutil.rmtree(_created_metrics_dirs.pop(), ignore_errors=True)
 
 
 # Module-level names, for `gunicorn -c python:connector.gunicorn_conf`.

@@ -56,8 +56,8 @@ class Services:
     retry_links: RetryLinks | None = None
 
     def __post_init__(self) -> None:
-        self.metrics.watch_calls("caspio", self.caspio.meter.snapshot)
-        self.metrics.watch_calls("stripe", self.stripe.meter.snapshot)
+        self.metrics.watch_calls("caspio", self.caspio.meter)
+        self.metrics.watch_calls("stripe", self.stripe.meter)
         self.metrics.watch_inbox(self._store)
         policy = getattr(self.caspio, "retry_policy", None)
         if policy is not None:

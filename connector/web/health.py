@@ -31,5 +31,7 @@ def readyz() -> tuple[Response, int]:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format (prometheus_client's exposition, with HELP and TYPE)."""
+    """Prometheus text format (prometheus_client's exposition, with HELP and TYPE). Under
+    gunicorn, counters and histograms are the sums over all of the server's processes, exited
+    ones included; the inbox gauges are read from the store by the answering process."""
     return Response(_services().metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)

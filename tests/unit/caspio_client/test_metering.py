@@ -40,6 +40,18 @@ def test_meter_counts_by_method_table_and_status(
     assert client.meter.snapshot() == {} and client.meter.total() == 0
 
 
+def test_subscribers_hear_of_each_call_from_then_on(
+    client: CaspioClient, tokens: TokenServer, add_table: Callable[..., FakeTable]
+) -> None:
+    add_table("Plans", rows=1)
+    list(client.select("Plans"))
+    heard: list[tuple[str, str, int]] = []
+    client.meter.subscribe(lambda method, table, status: heard.append((method, table, status)))
+    list(client.select("Plans"))
+    client.meter.record("get", "Plans", 0)
+    assert heard == [("GET", "Plans", 200), ("GET", "Plans", 0)]
+
+
 def test_meter_is_thread_safe() -> None:
     meter = CallMeter()
 
