@@ -1,14 +1,16 @@
 """Webhook intake under the production server, loaded from a separate process.
 
-The bridge runs as deployed: `caspio-stripe serve --no-worker` (gunicorn with
-`deploy/gunicorn.conf.py`) in its own process group, its store a SQLite file with durable
-commits or a fresh PostgreSQL schema. The load comes from `bench.loadgen` in another process:
+The bridge's web side runs exactly as `deploy/` runs it (`gunicorn -c deploy/gunicorn.conf.py
+'connector.wsgi:create_app(run_worker=False)'`, its processes from `WEB_CONCURRENCY` or that
+file's default) in its own process group, its store a SQLite file with durable commits or a
+fresh PostgreSQL schema. The load comes from `bench.loadgen` in another process:
 signed events (7 per paid renewal, ~3 KB, indented as Stripe sends them) at fixed offered
 rates, open loop, then as fast as its connections go. Only the door is measured (verify,
 parse, commit to the inbox); afterwards the inbox must hold every accepted event exactly once.
 
     python -m bench.intake [--rates 100,250,500,1000] [--duration 10] [--max-events 5000]
-                           [--database sqlite,postgres] [--json FILE] [--plot FILE]
+                           [--database sqlite,postgres] [--web-concurrency N]
+                           [--json FILE] [--plot FILE]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ KEYS = (
     "latency_max_ms",
     "errors",
     "server_peak_rss_mib",
+    "web_processes",
 )
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 60.0
@@ -58,17 +61,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bridge_command() -> list[str]:
-    """The deployed web command (the console script next to this interpreter)."""
-    script = Path(sys.executable).with_name("caspio-stripe")
-    found = str(script) if script.exists() else shutil.which("caspio-stripe")
+def installed_script(name: str) -> str:
+    """The console script `name` next to this interpreter (or on PATH)."""
+    script = Path(sys.executable).with_name(name)
+    found = str(script) if script.exists() else shutil.which(name)
     if found is None:
-        raise SystemExit("caspio-stripe is not installed: pip install -e .")
-    return [found]
+        raise SystemExit(f"{name} is not installed: pip install -e .")
+    return found
 
 
-def bridge_environment(store_url: str, port: int) -> dict[str, str]:
+def bridge_command() -> list[str]:
+    """The bridge's console script (`caspio-stripe`)."""
+    return [installed_script("caspio-stripe")]
+
+
+def deployed_web_command(port: int) -> list[str]:
+    """The web side as deploy/ (compose, systemd, Procfile) runs it, on a loopback port."""
+    return [installed_script("gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{port}", "connector.wsgi:create_app(run_worker=False)"]
+
+
+def bridge_environment(store_url: str, port: int,
+                       web_concurrency: int | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASPIO_", "STRIPE_"))}
+    if web_concurrency is not None:
+        env["WEB_CONCURRENCY"] = str(web_concurrency)
     env.update(
         {
             # Intake never calls Caspio or Stripe: the addresses only have to be valid.
@@ -118,13 +135,14 @@ def peak_rss_mib(pid: int) -> float:
 
 
 @contextmanager
-def running_bridge(store_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_bridge(
+    store_url: str, web_concurrency: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [*bridge_command(), "--log-level", "warning", "serve", "--no-worker",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=bridge_environment(store_url, port),
+        deployed_web_command(port),
+        env=bridge_environment(store_url, port, web_concurrency),
         cwd=tempfile.gettempdir(),
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -185,10 +203,15 @@ def inbox_rows(store_url: str) -> int:
 
 
 def measure(database: str, rates: Sequence[float], duration: float, max_events: int,
-            connections: int, workdir: Path) -> list[dict[str, Any]]:
+            connections: int, workdir: Path,
+            web_concurrency: int | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     runs = [(rate, int(rate * duration)) for rate in rates] + [(0.0, max_events)]
-    with database_url(database) as store_url, running_bridge(store_url) as (base, process):
+    with (
+        database_url(database) as store_url,
+        running_bridge(store_url, web_concurrency) as (base, process),
+    ):
+        web_processes = len(_process_tree(process.pid)) - 1  # gunicorn's master serves none
         sent_total = 0
         for rate, count in runs:
             bodies_file = workdir / f"bodies-{database}-{int(rate)}.b64"
@@ -203,6 +226,7 @@ def measure(database: str, rates: Sequence[float], duration: float, max_events: 
                 n for status, n in figures["statuses"].items() if not status.startswith("2")
             )
             figures["server_peak_rss_mib"] = peak_rss_mib(process.pid)
+            figures["web_processes"] = web_processes
             rows.append(figures)
         stored = inbox_rows(store_url)
         if stored != sent_total:
@@ -248,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--database", default="sqlite,postgres",
                         help="stores to measure: sqlite, postgres or both")
+    parser.add_argument("--web-concurrency", type=int, default=None,
+                        help="gunicorn processes (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG of latency/rate")
     args = parser.parse_args(argv)
@@ -256,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as folder:
         for database in [d.strip() for d in args.database.split(",") if d.strip()]:
             rows += measure(database, rates, args.duration, args.max_events,
-                            args.connections, Path(folder))
+                            args.connections, Path(folder), args.web_concurrency)
     for row in rows:
         offered = "max" if row["offered_per_s"] == 0 else f"{row['offered_per_s']:.0f}/s"
         print_table(
@@ -269,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 ("latency max (ms)", row["latency_max_ms"]),
                 ("errors", row["errors"]),
                 ("server peak RSS (MiB)", row["server_peak_rss_mib"]),
+                ("web processes", row["web_processes"]),
             ],
         )
     figures: dict[str, Any] = {"runs": rows}

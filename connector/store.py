@@ -156,6 +156,9 @@ def engine_url(url: str) -> str:
 
 _SCRATCH_PREFIX = "caspio-stripe-scratch-"
 
+# Execution option marking a connection opened by Store.transaction (SQLite: BEGIN IMMEDIATE).
+WRITE_TRANSACTION = "caspio_stripe_write_transaction"
+
 # pg_advisory_xact_lock key held while the schema is upgraded.
 MIGRATION_LOCK_KEY = 7261903
 
@@ -190,9 +193,12 @@ def create_store_engine(url: str, *, busy_timeout_seconds: float = 30.0) -> Engi
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: claims and read-modify-writes are serial
-        # across threads and processes, the SQLite stand-in for row locks.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write transaction (Store.transaction) takes the write lock up front with
+        # IMMEDIATE: claims and read-modify-writes are serial across threads and processes,
+        # the SQLite stand-in for row locks. A read (engine.connect()) begins deferred: in WAL
+        # mode it reads a snapshot beside the writer instead of queueing for its lock.
+        write = conn.get_execution_options().get(WRITE_TRANSACTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -249,8 +255,13 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction: committed when the block ends, rolled back if it raises. On
+        SQLite it holds the database's write lock from its first statement (BEGIN IMMEDIATE);
+        reads outside it use `engine.connect()` and never wait for that lock."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_TRANSACTION: True})
+            with conn.begin():
+                yield conn
 
     def lock_for_migration(self, conn: Connection) -> None:
         """Serialise schema upgrades across processes until `conn`'s transaction ends.

@@ -489,27 +489,45 @@ def _group_commit(store: Store) -> GroupCommit[dict[str, Any], bool]:
         return group
 
 
+# Built once: a statement without bound values is compiled once and reused from SQLAlchemy's
+# cache for every batch (building `.values(**row)` per row re-derived its cache key each time,
+# the largest single cost of a webhook request).
+_INSERT_NEW_PG = (
+    pg_insert(inbox_events)
+    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
+    .returning(inbox_events.c.event_id)
+)
+_INSERT_NEW_SQLITE = sqlite_insert(inbox_events).on_conflict_do_nothing(
+    index_elements=[inbox_events.c.event_id]
+)
+_STORED_IDS = sa.select(inbox_events.c.event_id).where(
+    inbox_events.c.event_id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
 def _insert_rows(store: Store, rows: Sequence[dict[str, Any]]) -> list[bool]:
-    """Insert inbox rows in one transaction; True for each row stored, False for an event
-    id already there (a duplicate delivery, even two racing ones, inserts nothing)."""
-    stored: list[bool] = []
+    """Insert inbox rows in one transaction and one statement; True for each row stored,
+    False for an event id already stored or earlier in `rows` (a duplicate delivery, even
+    two racing ones, inserts nothing)."""
+    first_of_id: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        first_of_id.setdefault(row["event_id"], index)
+    fresh = [rows[index] for index in first_of_id.values()]
     with store.transaction() as conn:
-        for row in rows:
-            if store.is_postgres:
-                # psycopg's rowcount is not reliable here; RETURNING says what was inserted.
-                statement = (
-                    pg_insert(inbox_events)
-                    .values(**row)
-                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
-                    .returning(inbox_events.c.event_id)
-                )
-                stored.append(conn.execute(statement).first() is not None)
-            else:
-                # rowcount works on SQLite, and avoids RETURNING (SQLite 3.35+ only).
-                ignore = (
-                    sqlite_insert(inbox_events)
-                    .values(**row)
-                    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
-                )
-                stored.append(bool(conn.execute(ignore).rowcount))
-    return stored
+        if store.is_postgres:
+            # RETURNING names exactly the rows inserted, whatever other processes committed
+            # meanwhile (psycopg's rowcount is not reliable for this).
+            inserted = set(conn.execute(_INSERT_NEW_PG, fresh).scalars())
+        else:
+            # BEGIN IMMEDIATE holds SQLite's write lock for the whole transaction, so the ids
+            # read here cannot change before the insert (and RETURNING needs SQLite 3.35+).
+            ids = list(first_of_id)
+            present = set(conn.execute(_STORED_IDS, {"ids": ids}).scalars())
+            inserted = {event_id for event_id in ids if event_id not in present}
+            new_rows = [row for row in fresh if row["event_id"] in inserted]
+            if new_rows:
+                conn.execute(_INSERT_NEW_SQLITE, new_rows)
+    return [
+        first_of_id[row["event_id"]] == index and row["event_id"] in inserted
+        for index, row in enumerate(rows)
+    ]

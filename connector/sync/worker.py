@@ -96,24 +96,32 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch and process it; returns how many events were claimed."""
+        claimed_at = self.clock()
         batch = self.inbox.claim(
-            self.owner, now=self.clock(), lease_seconds=self.lease_seconds, limit=self.batch_size
+            self.owner, now=claimed_at, lease_seconds=self.lease_seconds, limit=self.batch_size
         )
         if not batch:
             return 0
-        with LeaseKeeper(self, [event.event_id for event in batch]) as keeper:
+        with LeaseKeeper(self, [event.event_id for event in batch], claimed_at) as keeper:
             for event in batch:
-                if self._still_mine(event):
+                if self._still_mine(event, keeper):
                     self._process(event)
                 keeper.done(event.event_id)
         return len(batch)
 
-    def _still_mine(self, event: ClaimedEvent) -> bool:
-        """Renew this event's lease (and its key's) right before running it; False when
-        another worker has taken it over, which then runs it instead."""
+    def _still_mine(self, event: ClaimedEvent, keeper: LeaseKeeper) -> bool:
+        """Right before running an event: is its lease (and its key's) still this worker's?
+        A lease confirmed by the store less than `heartbeat_seconds` ago is (it has at least
+        `lease_seconds - heartbeat_seconds` left, and other workers take only expired ones);
+        an older one is renewed now. False when another worker has taken it over, which
+        then runs it instead."""
+        now = self.clock()
+        if keeper.recently_confirmed(event.event_id, now):
+            return True
         held = self.inbox.renew(
-            self.owner, [event.event_id], now=self.clock(), lease_seconds=self.lease_seconds
+            self.owner, [event.event_id], now=now, lease_seconds=self.lease_seconds
         )
+        keeper.confirmed([event.event_id], held, now)
         if event.event_id in held:
             return True
         log.warning(
@@ -224,9 +232,12 @@ class LeaseKeeper:
     `worker.heartbeat_seconds`, in a thread, so a batch that outlasts the lease (slow Caspio,
     a long outage inside the client's retries) is never taken over by another worker."""
 
-    def __init__(self, worker: Worker, event_ids: list[str]) -> None:
+    def __init__(self, worker: Worker, event_ids: list[str], claimed_at: float) -> None:
         self.worker = worker
         self._unfinished = list(event_ids)
+        #: event id -> when the store last confirmed this worker's lease on it (the claim,
+        #: then each renewal that still held it).
+        self._confirmed_at = dict.fromkeys(event_ids, claimed_at)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -249,6 +260,25 @@ class LeaseKeeper:
             if event_id in self._unfinished:
                 self._unfinished.remove(event_id)
 
+    def confirmed(self, asked: list[str], held: set[str], now: float) -> None:
+        """Record a renewal at `now` of the leases on `asked`, of which `held` are still this
+        worker's (the others were taken over: never trusted again)."""
+        with self._lock:
+            for event_id in asked:
+                if event_id in held:
+                    self._confirmed_at[event_id] = now
+                else:
+                    self._confirmed_at.pop(event_id, None)
+
+    def recently_confirmed(self, event_id: str, now: float) -> bool:
+        """Was the lease on `event_id` confirmed less than `heartbeat_seconds` before `now`?
+        (Never when the heartbeat is off: then every event is checked in the store.)"""
+        with self._lock:
+            confirmed_at = self._confirmed_at.get(event_id)
+        if confirmed_at is None:
+            return False
+        return 0 <= now - confirmed_at < self.worker.heartbeat_seconds
+
     def _run(self) -> None:
         worker = self.worker
         while not self._stop.wait(worker.heartbeat_seconds):
@@ -256,10 +286,12 @@ class LeaseKeeper:
                 ids = list(self._unfinished)
             if not ids:
                 return
+            now = worker.clock()
             try:
-                worker.inbox.renew(
-                    worker.owner, ids, now=worker.clock(), lease_seconds=worker.lease_seconds
+                held = worker.inbox.renew(
+                    worker.owner, ids, now=now, lease_seconds=worker.lease_seconds
                 )
+                self.confirmed(ids, held, now)
             except Exception:
                 # The next renewal, or the check before each event, decides.
                 log.exception("worker %s: renewing leases failed", worker.owner)

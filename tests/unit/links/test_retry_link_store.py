@@ -150,3 +150,25 @@ def test_rate_limits_count_per_key_and_window_in_the_store(link_store):
     with link_store.engine.connect() as conn:
         left = conn.execute(rate_limits.select()).fetchall()
     assert [row.bucket.split(":")[2] for row in left] == ["in_3"]
+
+
+def test_settling_a_paid_invoice_that_never_had_a_link_writes_nothing(link_store):
+    """Most paid invoices never failed: settle_paid answers them from a read, without a
+    write transaction (on SQLite each one queued for the database's write lock)."""
+    links = RetryLinkStore(link_store, clock=Clock())
+    links.issue("in_failed", 1, "declined")
+    writes: list[str] = []
+    original = link_store.transaction
+
+    def counted():
+        writes.append("transaction")
+        return original()
+
+    link_store.transaction = counted
+    try:
+        assert links.settle_paid("in_never_failed") is False
+        assert writes == []
+        assert links.settle_paid("in_failed") is True
+        assert writes == ["transaction"]
+    finally:
+        del link_store.transaction

@@ -110,3 +110,22 @@ def test_inbox_records_racing_deliveries_once_and_distinct_events_all(store: Sto
     group = _group_commit(store)
     assert group.items == 40
     assert group.batches <= 40
+
+
+def test_one_batch_stores_each_event_once_and_says_which_rows_were_new(store: Store):
+    """The first delivery of an id in a batch is stored; a repeat in the same batch and an id
+    stored by an earlier batch are duplicates (False), on both stores."""
+    from connector.sync.inbox import _insert_rows
+
+    def row(event_id: str, body: str) -> dict[str, object]:
+        return {"event_id": event_id, "type": "invoice.paid", "object_id": "in_batch",
+                "object_type": "invoice", "created": 1, "lock_key": "cus_batch",
+                "received_at": 1.0, "payload": body, "status": "pending", "attempts": 0,
+                "next_attempt_at": 1.0}
+
+    assert _insert_rows(store, [row("evt_old", "{}")]) == [True]
+    batch = [row("evt_new", '{"n": 1}'), row("evt_old", "{}"), row("evt_new", '{"n": 2}'),
+             row("evt_other", "{}")]
+    assert _insert_rows(store, batch) == [True, False, False, True]
+    stored = {r["event_id"]: r["payload"] for r in Inbox(store).list()}
+    assert stored == {"evt_old": "{}", "evt_new": '{"n": 1}', "evt_other": "{}"}

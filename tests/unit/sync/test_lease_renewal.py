@@ -124,3 +124,64 @@ def test_a_settled_event_is_not_renewed(store):
     inbox.complete("evt_1", "w1", now=11.0)
     assert inbox.renew("w1", ["evt_1"], now=12.0, lease_seconds=30.0) == set()
     assert inbox.get("evt_1")["status"] != PROCESSING
+
+
+class CountingInbox(Inbox):
+    def __init__(self, store) -> None:
+        super().__init__(store)
+        self.renewals: list[list[str]] = []
+
+    def renew(self, owner, event_ids, *, now, lease_seconds):
+        self.renewals.append(list(event_ids))
+        return super().renew(owner, event_ids, now=now, lease_seconds=lease_seconds)
+
+
+class Done:
+    def dispatch(self, event):
+        return DONE
+
+
+def test_a_lease_confirmed_within_the_heartbeat_is_not_asked_for_again(store):
+    """Events run right after their claim (well inside the lease) cost no renewal each: the
+    claim itself confirmed the lease less than a heartbeat ago."""
+    for n in (1, 2, 3):
+        add(store, invoice_event(n, unique_customer()))
+    clock = Clock()
+    worker = Worker(store, Done(), clock=clock, lease_seconds=30, heartbeat_seconds=10)
+    worker.inbox = counting = CountingInbox(store)
+    assert worker.run_once() == 3
+    assert counting.renewals == []
+    assert all(counting.get(f"evt_{n}")["status"] == DONE for n in (1, 2, 3))
+
+
+def test_a_lease_older_than_the_heartbeat_is_renewed_and_a_taken_one_skipped(store):
+    """Past the heartbeat since the claim, each event's lease is asked of the store again,
+    and an event another worker took over meanwhile is not run (heartbeat on)."""
+    for n in (1, 2, 3):
+        add(store, invoice_event(n, unique_customer()))
+    clock = Clock()
+    ran: list[tuple[str, str]] = []
+
+    class SlowFirst:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def dispatch(self, event):
+            ran.append((self.name, event["id"]))
+            if (self.name, event["id"]) == ("A", "evt_1"):
+                clock.now += 100  # far past the lease: evt_2 and evt_3 are free to take
+                worker_a.inbox.renew("A", ["evt_1", "evt_3"], now=clock.now, lease_seconds=30)
+                assert worker_b.run_once() == 1  # B takes evt_2 only
+            return DONE
+
+    worker_a = Worker(store, SlowFirst("A"), clock=clock, lease_seconds=30, owner="A",
+                      heartbeat_seconds=10)
+    worker_a.inbox = counting = CountingInbox(store)
+    worker_b = Worker(store, SlowFirst("B"), clock=clock, lease_seconds=30, owner="B",
+                      heartbeat_seconds=0)
+    assert worker_a.run_once() == 3
+    assert sorted(ran) == [("A", "evt_1"), ("A", "evt_3"), ("B", "evt_2")]
+    assert worker_a.lost == 1
+    # Besides the test's own renewal (the heartbeat's stand-in), only the events after the
+    # jump were asked of the store, one each.
+    assert counting.renewals == [["evt_1", "evt_3"], ["evt_2"], ["evt_3"]]
