@@ -7,6 +7,7 @@ overwrites newer data (the stripe-sync-engine timestamp guard, kept in our own s
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.store import Store, object_state
 
@@ -37,6 +40,17 @@ def is_newer(
     return rank >= current_rank
 
 
+@functools.cache
+def _upsert(postgres: bool) -> sa.Insert:
+    """INSERT … ON CONFLICT (object_id) DO UPDATE, built once per dialect (SQLite 3.24+)."""
+    insert = (pg_insert if postgres else sqlite_insert)(object_state)
+    columns = ("kind", "last_event_created", "state_json", "parent_id", "updated_at")
+    return insert.on_conflict_do_update(
+        index_elements=[object_state.c.object_id],
+        set_={name: insert.excluded[name] for name in columns},
+    )
+
+
 class ObjectStates:
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -53,8 +67,9 @@ class ObjectStates:
         )
 
     def put(self, object_id: str, value: ObjectState) -> None:
-        c = object_state.c
-        fields = {
+        """Record `value` as what was last applied to `object_id` (one upsert, one commit)."""
+        params = {
+            "object_id": object_id,
             "kind": value.kind,
             "last_event_created": value.last_event_created,
             "state_json": json.dumps(value.state, sort_keys=True),
@@ -62,16 +77,7 @@ class ObjectStates:
             "updated_at": self.clock(),
         }
         with self.store.transaction() as conn:
-            if not conn.execute(
-                object_state.update().where(c.object_id == object_id).values(**fields)
-            ).rowcount:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(object_state.insert().values(object_id=object_id, **fields))
-                except sa.exc.IntegrityError:
-                    conn.execute(
-                        object_state.update().where(c.object_id == object_id).values(**fields)
-                    )
+            conn.execute(_upsert(self.store.is_postgres), params)
 
     def children(self, parent_id: str, kind: str) -> list[tuple[str, ObjectState]]:
         """Objects of `kind` under `parent_id` (the invoices of one subscription)."""
