@@ -202,11 +202,19 @@ def inbox_rows(store_url: str) -> int:
         engine.dispose()
 
 
+WARMUP_RATE = 100.0
+
+
 def measure(database: str, rates: Sequence[float], duration: float, max_events: int,
-            connections: int, workdir: Path,
-            web_concurrency: int | None = None) -> list[dict[str, Any]]:
+            connections: int, workdir: Path, web_concurrency: int | None = None,
+            warmup: float = 3.0) -> list[dict[str, Any]]:
+    """One server, then each offered rate in turn (and the maximum); first `warmup` seconds
+    at 100 events/s that are not reported (each process's first requests open the store,
+    fill SQLAlchemy's statement cache and import lazily: a deployed bridge is past that)."""
     rows: list[dict[str, Any]] = []
     runs = [(rate, int(rate * duration)) for rate in rates] + [(0.0, max_events)]
+    if warmup > 0:
+        runs.insert(0, (-WARMUP_RATE, int(WARMUP_RATE * warmup)))
     with (
         database_url(database) as store_url,
         running_bridge(store_url, web_concurrency) as (base, process),
@@ -218,9 +226,11 @@ def measure(database: str, rates: Sequence[float], duration: float, max_events: 
             with bodies_file.open("wb") as handle:
                 for body in build_bodies(count):
                     handle.write(base64.b64encode(body) + b"\n")
-            figures = run_loadgen(f"{base}/stripe/webhook", bodies_file, rate, duration,
-                                  connections)
+            figures = run_loadgen(f"{base}/stripe/webhook", bodies_file, abs(rate),
+                                  warmup if rate < 0 else duration, connections)
             sent_total += int(figures["accepted"])
+            if rate < 0:  # the warm-up: stored (and checked below), not reported
+                continue
             figures["database"] = database
             figures["errors"] = sum(figures["errors"].values()) + sum(
                 n for status, n in figures["statuses"].items() if not status.startswith("2")
@@ -272,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--database", default="sqlite,postgres",
                         help="stores to measure: sqlite, postgres or both")
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="seconds at 100 events/s before measuring, not reported")
     parser.add_argument("--web-concurrency", type=int, default=None,
                         help="gunicorn processes (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -282,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as folder:
         for database in [d.strip() for d in args.database.split(",") if d.strip()]:
             rows += measure(database, rates, args.duration, args.max_events,
-                            args.connections, Path(folder), args.web_concurrency)
+                            args.connections, Path(folder), args.web_concurrency,
+                            args.warmup)
     for row in rows:
         offered = "max" if row["offered_per_s"] == 0 else f"{row['offered_per_s']:.0f}/s"
         print_table(
