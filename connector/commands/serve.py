@@ -49,7 +49,7 @@ def command(
         # The module reads PORT and WEB_CONCURRENCY when imported (its gunicorn-file names).
         from connector.gunicorn_conf import options
 
-        gunicorn_options = options(host, port)
+        gunicorn_options = options(host, port, database_url=settings.bridge_database_url)
     except SettingsError as error:
         fail(f"setting {error}", exit_code=2)
     services = load_services(settings)
