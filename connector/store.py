@@ -1,4 +1,5 @@
-"""The bridge's own tables (SQLAlchemy Core): webhook inbox, Caspio write memory, key cache.
+"""The bridge's own tables (SQLAlchemy Core): webhook inbox, Caspio write memory, key cache,
+admin jobs.
 
 SQLite is the default (one process, WAL, durable commits); PostgreSQL when several bridge
 processes share one store. The tables are declared here; their schema changes are alembic
@@ -144,6 +145,27 @@ rate_limits = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
 )
 sa.Index("ix_bridge_rate_limits_window", rate_limits.c.window_start)
+
+# The admin API's background jobs (connector.web.jobs), shared by every web process: a job
+# started through one process is polled through any other. `running_kind` is the job's kind
+# while it runs and NULL once it has finished: its unique index lets one job of a kind run
+# at a time across processes (NULLs never collide). The running process renews
+# `heartbeat_at`; a running job whose heartbeat is too old counts as failed.
+admin_jobs = sa.Table(
+    "bridge_admin_jobs",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("running_kind", sa.String(32)),
+    sa.Column("owner", sa.String(255), nullable=False),  # host:pid of the running process
+    sa.Column("started_at", sa.Float, nullable=False),  # Unix seconds, like every *_at
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("result_json", sa.Text),
+    sa.Column("error", sa.Text),
+)
+sa.Index("ux_bridge_admin_jobs_running_kind", admin_jobs.c.running_kind, unique=True)
 
 
 def engine_url(url: str) -> str:

@@ -2,7 +2,8 @@
 
 Without the setting every admin path answers 404 (the API does not exist); with it, a
 missing or wrong token is 401. Tokens are compared in constant time (`hmac.compare_digest`).
-Long work (sync plans, reconcile) runs as a background job with a status URL.
+Long work (sync plans, reconcile) runs as a background job with a status URL; jobs live in
+the store, so any web process answers for a job another one started.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from marshmallow import ValidationError
 
-from connector.web.extension import current_services
-from connector.web.jobs import Job, JobAlreadyRunning, Jobs
-from connector.web.openapi import describe
+from connector.web.extension import current_services, services_of
+from connector.web.jobs import MAX_KEPT, Job, JobAlreadyRunning, Jobs
+from connector.web.openapi import SchemaLike, describe
 from connector.web.schemas import (
     DeadEventListSchema,
     DeadEventQuerySchema,
@@ -32,9 +33,13 @@ JOBS_KEY = "caspio_stripe_admin_jobs"
 
 
 def jobs_of(app: Flask) -> Jobs:
+    """The app's admin jobs, on its services' store (opened on first use). Tests may put
+    their own `Jobs` (an injected clock) at `app.extensions[JOBS_KEY]` first."""
     jobs = app.extensions.get(JOBS_KEY)
     if jobs is None:
-        jobs = app.extensions.setdefault(JOBS_KEY, Jobs())
+        from connector.sync.runtime import store_of
+
+        jobs = app.extensions.setdefault(JOBS_KEY, Jobs(store_of(services_of(app))))
     assert isinstance(jobs, Jobs)
     return jobs
 
@@ -167,7 +172,7 @@ def reconcile() -> tuple[Response, int]:
 def job_status(job_id: str) -> tuple[Response, int]:
     job = jobs_of(current_app).get(job_id)
     if job is None:
-        return _error(404, "no such job (jobs are kept in memory until the bridge restarts)")
+        return _error(404, f"no such job (the store keeps the newest {MAX_KEPT} finished jobs)")
     return jsonify(_job_body(job)), 200
 
 
@@ -210,13 +215,16 @@ def replay_all() -> tuple[Response, int]:
 
 
 _AUTH = {401: ErrorSchema, 404: ErrorSchema}
+_JSON_ERROR: dict[str, SchemaLike | None] = {"application/json": ErrorSchema}
+# A job of the kind runs in this or any other bridge process sharing the store.
+_RUNNING = ("a job of this kind is running (in any bridge process)", _JSON_ERROR)
 describe(
     "/admin/sync-plans",
     "post",
     summary="Sync Billing_Plans into Stripe as a background job",
     tags=["admin"],
     admin=True,
-    responses={202: JobSchema, 409: ErrorSchema, **_AUTH},
+    responses={202: JobSchema, 409: _RUNNING, **_AUTH},
 )
 describe(
     "/admin/reconcile",
@@ -225,15 +233,23 @@ describe(
     tags=["admin"],
     admin=True,
     body=ReconcileRequestSchema,
-    responses={202: JobSchema, 400: ErrorSchema, 409: ErrorSchema, **_AUTH},
+    responses={202: JobSchema, 400: ErrorSchema, 409: _RUNNING, **_AUTH},
 )
 describe(
     "/admin/jobs/{job_id}",
     "get",
-    summary="A background job's status and result",
+    summary="A background job's status and result, through any bridge process",
     tags=["admin"],
     admin=True,
-    responses={200: JobSchema, **_AUTH},
+    responses={
+        200: JobSchema,
+        401: ErrorSchema,
+        404: (
+            f"no such job (unknown, or older than the newest {MAX_KEPT} finished jobs the"
+            " store keeps), or the admin API is off",
+            _JSON_ERROR,
+        ),
+    },
 )
 describe(
     "/admin/events/dead",

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from connector.web.admin import jobs_of
 from tests.unit.web.test_admin import AUTH, make_app
 
 DEEP = b"[" * 5000 + b"]" * 5000
@@ -37,6 +38,8 @@ def test_every_body_endpoint_refuses_deep_nesting(store, caplog):
         # An endpoint that never reads the body (/admin/sync-plans) may accept it.
         assert response.status_code < 500, (method, path, response.status_code)
     assert "RecursionError" not in caplog.text
+    # The sync-plans job it started records its end in the store: before the store closes.
+    assert jobs_of(app).wait_all(timeout=60)
 
 
 @pytest.mark.parametrize("path", ["/admin/reconcile", "/payments/in_1/retry"])

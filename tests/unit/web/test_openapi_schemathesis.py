@@ -54,9 +54,7 @@ def app(tmp_path, fresh_caspio_emulator, stripe_emulator) -> Iterator[object]:
     yield application
     from connector.web.admin import jobs_of
 
-    jobs = jobs_of(application)
-    for job_id in list(jobs._jobs):
-        jobs.wait(job_id, timeout=30)
+    assert jobs_of(application).wait_all(timeout=30)
     store.dispose()
 
 
