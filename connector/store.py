@@ -46,7 +46,6 @@ inbox_events = sa.Table(
     # run at once (revision 0002). Nullable: rows written before it are filled by the revision.
     sa.Column("lock_key", sa.String(255)),
 )
-sa.Index("ix_bridge_inbox_claim", inbox_events.c.status, inbox_events.c.next_attempt_at)
 sa.Index(
     "ix_bridge_inbox_object",
     inbox_events.c.object_id,
@@ -55,6 +54,16 @@ sa.Index(
 )
 
 sa.Index("ix_bridge_inbox_lock_key", inbox_events.c.lock_key)
+# The claim reads the oldest ready events of one status in this order (revision 0007, which
+# dropped the (status, next_attempt_at) index: without statistics SQLite's planner chose it
+# and then sorted every waiting event).
+sa.Index(
+    "ix_bridge_inbox_ready",
+    inbox_events.c.status,
+    inbox_events.c.created,
+    inbox_events.c.received_at,
+    inbox_events.c.event_id,
+)
 
 # Which worker may currently run events of a lock key (a customer); taken with the claim,
 # released when the event settles, or taken over once expired (a dead worker).
