@@ -205,7 +205,15 @@ def _scratch_file() -> str:
 def create_store_engine(url: str, *, busy_timeout_seconds: float = 30.0) -> Engine:
     url = engine_url(url)
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, future=True)
+        # Round trips are what a PostgreSQL store spends (the worker makes several small reads
+        # and writes per event): reads (`engine.connect()`) run in autocommit, one round trip
+        # each instead of BEGIN, SELECT, ROLLBACK; Store.transaction switches its connection
+        # to a READ COMMITTED transaction (a client-side setting in psycopg, no round trip).
+        # No pre-ping (a round trip per checkout): when PostgreSQL restarts, the first use of
+        # a dead pooled connection fails, SQLAlchemy then discards every connection pooled
+        # before it, and that one webhook answers 500 (Stripe delivers it again) or that one
+        # event is retried by the worker.
+        return sa.create_engine(url, future=True, isolation_level="AUTOCOMMIT")
     if url in ("sqlite://", "sqlite:///:memory:"):
         # An in-memory database is private to one connection, but the web threads and the
         # worker need one store: use a throw-away file instead (removed by `Store.dispose`).
@@ -291,6 +299,8 @@ class Store:
         reads outside it use `engine.connect()` and never wait for that lock."""
         with self.engine.connect() as conn:
             conn.execution_options(**{WRITE_TRANSACTION: True})
+            if self.is_postgres:
+                conn.execution_options(isolation_level="READ COMMITTED")
             with conn.begin():
                 yield conn
 

@@ -310,6 +310,8 @@ def test_a_job_recorded_by_another_process_mid_start_wins_on_postgresql(postgres
 
     try:
         with store.engine.connect() as web_1:
+            # Reads are autocommit on PostgreSQL (connector.store): hold a real transaction.
+            web_1.execution_options(isolation_level="READ COMMITTED")
             transaction = web_1.begin()
             web_1.execute(
                 admin_jobs.insert().values(
