@@ -260,6 +260,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> bool:
         for key, style in (("latency_p50_ms", "o--"), ("latency_p99_ms", "o-")):
             axis.plot(rates, [r[key] for r in fixed], style,
                       label=f"{database} {key.split('_')[1]}")
+    axis.axhline(50, color="grey", linestyle=":", label="p99 target (50 ms at 500/s)")
     axis.set_xlabel("offered events / s")
     axis.set_ylabel("acknowledgement latency (ms)")
     axis.set_yscale("log")

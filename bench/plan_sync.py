@@ -11,6 +11,7 @@ service uses; seeding goes through another Caspio client.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -150,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"plan sync: {f['plans']} plans, second (no-op) sync", [(n, second[k]) for n, k in labels]
     )
     print_table("plan sync: process", [("peak RSS, MiB", f["peak_rss_mib"])])
+    print(json.dumps(f, default=str))
     return f
 
 
