@@ -11,7 +11,7 @@ Why these values (https://docs.gunicorn.org/en/stable/settings.html):
   SQLite, two on PostgreSQL. Measured on 2 cores (bench/intake.py): SQLite takes one writer
   at a time across processes, so a second process only adds lock waits (500 events/s: p99
   16 ms with one process, 53 ms with two), while PostgreSQL commits from both at once and
-  one process's Python tops out below 1,000 events/s. Each `serve` process runs its own
+  one process's Python tops out near 1,000 events/s. Each `serve` process runs its own
   background worker, which the inbox's leases make safe; admin jobs and /metrics are shared
   through the store and the multiprocess directory.
 - `timeout`/`graceful_timeout`: a stuck worker process is restarted; a stopping one gets the
