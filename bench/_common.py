@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import sys
 import tempfile
 import threading
@@ -97,10 +98,69 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number above 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (plain `kill`) ends the benchmark as Ctrl-C does: through its `finally` and
+    `with` blocks, which stop the servers it started and drop its PostgreSQL schema. Python's
+    default for SIGTERM is to die at once and leave them behind."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def run_main(main: Any, argv: Sequence[str] | None = None) -> Any:
+    """Run a benchmark's `main`: SIGTERM handled as above, and an unreachable PostgreSQL or a
+    Ctrl-C reported in one line (exit 2 and 130) instead of a traceback."""
+    stop_cleanly_on_sigterm()
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: its servers were stopped, its store dropped", file=sys.stderr)
+        raise SystemExit(130) from None
+    except sa.exc.OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        print(f"PostgreSQL at {postgres_base_url()} cannot be used: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def peak_rss_mib() -> float:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -38,8 +39,11 @@ from bench._common import (
     WEBHOOK_SECRET,
     add_database_option,
     database_url,
+    non_negative_float,
+    positive_int,
     print_table,
     ratio,
+    run_main,
     serve,
 )
 from caspio_client import CaspioClient
@@ -154,50 +158,63 @@ def bridge_drain(settings: Settings, workers: int) -> tuple[float, int]:
     return time.perf_counter() - began, done["events"]
 
 
-# The naive integration's idea of where each event's object lives.
-NAIVE_TARGETS = {
-    "invoice": ("invoices", "Billing_Payments", "InvoiceID"),
-    "subscription": ("subscriptions", "Billing_Subscriptions", "StripeSubscriptionID"),
-    "charge": ("charges", "Billing_Payments", "ChargeID"),
-    "dispute": ("disputes", "Billing_Disputes", "DisputeID"),
-    "payout": ("payouts", "Billing_Payouts", "PayoutID"),
-}
+# Where the naive integration keeps what it learns: one row per Stripe object, read before
+# every write (its own table, so its rows never collide with the bridge's constraints).
+NAIVE_TABLE = "Naive_Objects"
+NAIVE_FIELDS = [
+    {"Name": "ObjectID", "Type": "STRING", "Unique": True},
+    {"Name": "ObjectType", "Type": "STRING", "Unique": False},
+    {"Name": "Status", "Type": "STRING", "Unique": False},
+    {"Name": "UpdatedAt", "Type": "STRING", "Unique": False},
+]
+
+
+def _retrieve(client: stripe.StripeClient, obj: dict[str, Any]) -> Any:
+    """Re-fetch the event's object from Stripe, whatever its type."""
+    kind = obj.get("object", "")
+    if kind == "checkout.session":
+        return client.v1.checkout.sessions.retrieve(obj["id"])
+    service = getattr(client.v1, f"{kind}s", None)
+    if service is None:
+        raise SystemExit(f"the naive baseline cannot fetch a {kind!r}")
+    return service.retrieve(obj["id"])
 
 
 def naive_drain(events: Sequence[dict[str, Any]], client: stripe.StripeClient,
                 caspio: CaspioClient) -> tuple[float, int]:
-    """One event at a time: re-fetch from Stripe, read the Caspio row, then write it."""
+    """One event at a time, every event of the sample: re-fetch its object from Stripe, read
+    the Caspio row, then update it (or insert it when missing)."""
     began = time.perf_counter()
-    processed = 0
     for event in events:
         obj = event["data"]["object"]
-        target = NAIVE_TARGETS.get(obj.get("object", ""))
-        if target is None:
-            continue
-        processed += 1
-        resource, table, key_field = target
-        fresh = getattr(client.v1, resource).retrieve(obj["id"])
-        values = {"UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        if getattr(fresh, "status", None):
-            values["Status"] = str(fresh.status)
-        row = caspio.get_one(table, w.eq(key_field, obj["id"]))
-        if row is None:
-            caspio.insert(table, {key_field: obj["id"], **values})
+        fresh = _retrieve(client, obj)
+        values = {"ObjectType": str(obj.get("object", "")),
+                  "Status": str(getattr(fresh, "status", None) or ""),
+                  "UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        key = w.eq("ObjectID", obj["id"])
+        if caspio.get_one(NAIVE_TABLE, key) is None:
+            caspio.insert(NAIVE_TABLE, {"ObjectID": obj["id"], **values})
         else:
-            caspio.update(table, w.eq(key_field, obj["id"]), values)
-    return time.perf_counter() - began, processed
+            caspio.update(NAIVE_TABLE, key, values)
+    return time.perf_counter() - began, len(events)
 
 
-def backlog_sample(store_url: str, count: int) -> list[dict[str, Any]]:
+def backlog_sample(store_url: str, count: int, seed: int = 18) -> list[dict[str, Any]]:
+    """`count` events drawn at random (fixed seed) from the whole backlog the bridge drains
+    (pending, handled types), in `created` order: the same mix of sign-ups, renewals,
+    failures, refunds, disputes and payouts, not only the oldest events."""
     engine = sa.create_engine(engine_url(store_url))
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(inbox_events.c.payload).order_by(inbox_events.c.created).limit(count)
+                sa.select(inbox_events.c.created, inbox_events.c.payload)
+                .where(inbox_events.c.status == PENDING)
             ).all()
     finally:
         engine.dispose()
-    return [json.loads(payload) for (payload,) in rows]
+    chosen = random.Random(seed).sample(list(rows), min(count, len(rows)))
+    chosen.sort(key=lambda row: row[0])
+    return [json.loads(payload) for _created, payload in chosen]
 
 
 def run(events: int, latency: float, workers: int, baseline: int, database: str) -> dict[str, Any]:
@@ -224,6 +241,7 @@ def run(events: int, latency: float, workers: int, baseline: int, database: str)
                                      max_network_retries=2)
         try:
             init_caspio(admin, services.mapping)
+            admin.create_table(NAIVE_TABLE, NAIVE_FIELDS)
             began = time.perf_counter()
             with serve(create_app(settings, services=services)) as base_url:
                 stripe_emu.emulator.add_webhook_endpoint(f"{base_url}/stripe/webhook",
@@ -258,6 +276,7 @@ def run(events: int, latency: float, workers: int, baseline: int, database: str)
     bridge_rate = ratio(handled, bridge_s)
     naive_rate = ratio(naive_events, naive_s)
     return {
+        "database": database,
         "customers": customers,
         "paths": dict(paths),
         "setup_s": setup_s,
@@ -272,6 +291,7 @@ def run(events: int, latency: float, workers: int, baseline: int, database: str)
         "bridge_caspio_calls_per_event": ratio(bridge_caspio, handled),
         "bridge_stripe_calls_per_event": ratio(bridge_stripe, handled),
         "naive_events": naive_events,
+        "naive_sample_types": dict(Counter(event["type"] for event in sample).most_common()),
         "naive_s": naive_s,
         "naive_events_per_s": naive_rate,
         "naive_caspio_calls_per_event": ratio(naive_caspio, naive_events),
@@ -282,19 +302,23 @@ def run(events: int, latency: float, workers: int, baseline: int, database: str)
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help="backlog size (about)")
-    parser.add_argument("--latency", type=float, default=0.05, help="Caspio latency, seconds")
-    parser.add_argument("--workers", type=int, default=8, help="bridge worker threads")
-    parser.add_argument("--baseline", type=int, default=400,
+    parser.add_argument("--events", type=positive_int, default=20_000,
+                        help="backlog size (about; at least 4 customers' worth)")
+    parser.add_argument("--latency", type=non_negative_float, default=0.05,
+                        help="Caspio latency, seconds")
+    parser.add_argument("--workers", type=positive_int, default=8, help="bridge worker threads")
+    parser.add_argument("--baseline", type=positive_int, default=400,
                         help="events the naive baseline processes (a sample of the backlog)")
     add_database_option(parser)
     args = parser.parse_args(argv)
     figures = run(args.events, args.latency, args.workers, args.baseline, args.database)
-    print_table("drain", [(k, v) for k, v in figures.items() if k != "paths"])
+    print_table("drain", [(k, v) for k, v in figures.items()
+                          if k not in ("paths", "naive_sample_types")])
     print(f"  customer paths: {figures['paths']}")
+    print(f"  naive sample: {figures['naive_sample_types']}")
     print(json.dumps(figures))
     return figures
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -34,7 +35,15 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from bench._common import WEBHOOK_SECRET, database_url, print_table
+from bench._common import (
+    WEBHOOK_SECRET,
+    database_url,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    print_table,
+    run_main,
+)
 from bench.webhook_ingest import build_bodies
 from connector.store import engine_url
 
@@ -53,6 +62,31 @@ KEYS = (
 )
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 60.0
+
+
+def offered_rates(text: str) -> list[float]:
+    """`--rates`: comma-separated offered rates, each above 0 (the maximum is always run)."""
+    rates = [positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not rates:
+        raise argparse.ArgumentTypeError("give at least one rate")
+    return rates
+
+
+def store_kinds(text: str) -> list[str]:
+    """`--database`: comma-separated stores, each sqlite or postgres."""
+    kinds = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in ("sqlite", "postgres")]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError("give sqlite, postgres or sqlite,postgres")
+    return kinds
+
+
+def writable_file(text: str) -> Path:
+    """An output path whose folder exists (checked before measuring, not after)."""
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {path.parent}")
+    return path
 
 
 def free_port() -> int:
@@ -169,8 +203,11 @@ def running_bridge(
         try:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            process.wait()  # the server had already exited (its error is in the log)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
 
@@ -275,25 +312,27 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="100,250,500,1000",
+    parser.add_argument("--rates", type=offered_rates, default=offered_rates("100,250,500,1000"),
                         help="offered rates, events/s, comma-separated")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
-    parser.add_argument("--max-events", type=int, default=5000,
+    parser.add_argument("--duration", type=positive_float, default=10.0, help="seconds per rate")
+    parser.add_argument("--max-events", type=positive_int, default=5000,
                         help="events for the as-fast-as-possible run")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--database", default="sqlite,postgres",
-                        help="stores to measure: sqlite, postgres or both")
-    parser.add_argument("--warmup", type=float, default=3.0,
+    parser.add_argument("--connections", type=positive_int, default=64)
+    parser.add_argument("--database", type=store_kinds, default=store_kinds("sqlite,postgres"),
+                        help="stores to measure, comma-separated: sqlite, postgres")
+    parser.add_argument("--warmup", type=non_negative_float, default=3.0,
                         help="seconds at 100 events/s before measuring, not reported")
-    parser.add_argument("--web-concurrency", type=int, default=None,
+    parser.add_argument("--web-concurrency", type=positive_int, default=None,
                         help="gunicorn processes (default: deploy/gunicorn.conf.py's)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    parser.add_argument("--plot", type=Path, default=None, help="write a PNG of latency/rate")
+    parser.add_argument("--json", type=writable_file, default=None,
+                        help="also write the figures here")
+    parser.add_argument("--plot", type=writable_file, default=None,
+                        help="write a PNG of latency/rate")
     args = parser.parse_args(argv)
-    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    rates = args.rates
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as folder:
-        for database in [d.strip() for d in args.database.split(",") if d.strip()]:
+        for database in args.database:
             rows += measure(database, rates, args.duration, args.max_events,
                             args.connections, Path(folder), args.web_concurrency,
                             args.warmup)
@@ -322,4 +361,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

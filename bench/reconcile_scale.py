@@ -30,6 +30,7 @@ from bench._common import (
     database_url,
     positive_int,
     print_table,
+    run_main,
 )
 from caspio_client import CaspioClient
 from connector.caspio_setup import init_caspio
@@ -134,4 +135,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -47,7 +47,14 @@ from typing import Any
 import requests
 import stripe
 
-from bench._common import WEBHOOK_SECRET, print_table
+from bench._common import (
+    WEBHOOK_SECRET,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    print_table,
+    run_main,
+)
 from bench.intake import bridge_command, free_port
 from caspio_client import CaspioClient
 from connector.caspio_setup import init_caspio
@@ -328,6 +335,8 @@ def run(events: int, kills: int, outage_seconds: float, seed: int) -> dict[str, 
     faults = {"error_rate": 0.10, "error_after_commit_rate": 0.3, "rate_limit_rate": 0.05,
               "seed": seed}
     kill_months = {round((k + 1) * months / (kills + 1)) for k in range(kills)} if kills else set()
+    if len(kill_months) < kills:  # one kill per billed month at most
+        print(f"note: {kills} kills asked, {len(kill_months)} fit in {months} months", flush=True)
     outage_month = max(1, months // 2)
     with (
         run_caspio() as caspio,
@@ -417,9 +426,10 @@ def run(events: int, kills: int, outage_seconds: float, seed: int) -> dict[str, 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--kills", type=int, default=2)
-    parser.add_argument("--outage", type=float, default=60.0, help="Caspio down, seconds")
+    parser.add_argument("--events", type=positive_int, default=10_000)
+    parser.add_argument("--kills", type=non_negative_int, default=2)
+    parser.add_argument("--outage", type=non_negative_float, default=60.0,
+                        help="Caspio down, seconds")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     figures = run(args.events, args.kills, args.outage, args.seed)
@@ -433,4 +443,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -75,3 +75,47 @@ def test_reconcile_at_scale_repairs_everything_then_finds_nothing(capsys):
     assert first["failures"] == 0 and first["rows_written"] >= 60
     assert second["differences"] == 0 and second["caspio_writes"] == 0
     assert "second reconcile" in capsys.readouterr().out
+
+
+def test_a_benchmark_stopped_with_sigterm_runs_its_cleanup(tmp_path):
+    """`kill` (SIGTERM) ends a benchmark through its finally blocks, as Ctrl-C does, so the
+    servers it started stop and its PostgreSQL schema is dropped (bench._common.run_main)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "cleaned-up"
+    script = (
+        "import sys, threading\n"
+        "from bench._common import run_main\n"
+        "def main(argv):\n"
+        "    try:\n"
+        "        print('measuring', flush=True)\n"
+        "        threading.Event().wait()\n"
+        "    finally:\n"
+        f"        open({str(marker)!r}, 'w').write('stopped')\n"
+        "run_main(main)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    with subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE,
+                          text=True) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "measuring"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    assert marker.read_text() == "stopped"
+
+
+def test_bad_benchmark_options_are_refused_in_one_line(capsys):
+    import pytest
+
+    from bench import drain, intake
+
+    for main, argv in ((intake.main, ["--rates", "-5"]), (intake.main, ["--database", "both"]),
+                       (intake.main, ["--duration", "0"]), (drain.main, ["--workers", "0"]),
+                       (drain.main, ["--latency", "-1"])):
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        assert refused.value.code == 2
+        assert "error: argument" in capsys.readouterr().err
