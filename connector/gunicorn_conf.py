@@ -141,9 +141,38 @@ def metrics_directory() -> str:
         for stale in glob.glob(os.path.join(glob.escape(given), "*.db")):
             os.remove(stale)
         return given
-    created = tempfile.mkdtemp(prefix="caspio-stripe-metrics-")
+    remove_orphaned_metrics_dirs()
+    created = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     _created_metrics_dirs.append(created)
     return created
+
+
+METRICS_DIR_PREFIX = "caspio-stripe-metrics-"
+
+
+def remove_orphaned_metrics_dirs(temp_dir: str | None = None) -> list[str]:
+    """Remove the private metrics folders of masters that are gone (a SIGKILLed server never
+    runs `on_exit`), named `caspio-stripe-metrics-<master pid>-…`; returns what was removed.
+    A folder whose pid is alive, or whose name carries none, is left alone."""
+    removed: list[str] = []
+    pattern = os.path.join(glob.escape(temp_dir or tempfile.gettempdir()), METRICS_DIR_PREFIX + "*")
+    for folder in glob.glob(pattern):
+        pid_text = os.path.basename(folder)[len(METRICS_DIR_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def on_starting(server: Any) -> None:

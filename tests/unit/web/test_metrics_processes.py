@@ -197,3 +197,25 @@ def test_serve_and_the_deploy_config_install_the_hooks():
     for hook in ("on_starting", "child_exit", "on_exit"):
         assert settings[hook] is getattr(gunicorn_conf, hook)
         assert loaded[hook] is getattr(gunicorn_conf, hook)
+
+
+def test_a_killed_masters_metrics_folder_is_removed_by_the_next_start(tmp_path):
+    """A SIGKILLed server never runs on_exit: its private folder (named after its master's
+    pid) is removed when a later server starts; live and unnamed folders stay."""
+    import os
+    import subprocess
+    import sys
+
+    from connector.gunicorn_conf import METRICS_DIR_PREFIX, remove_orphaned_metrics_dirs
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    dead = tmp_path / f"{METRICS_DIR_PREFIX}{dead_pid}-abc"
+    alive = tmp_path / f"{METRICS_DIR_PREFIX}{os.getpid()}-def"
+    unnamed = tmp_path / f"{METRICS_DIR_PREFIX}xyz"
+    for folder in (dead, alive, unnamed):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"")
+    assert remove_orphaned_metrics_dirs(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and unnamed.exists()
