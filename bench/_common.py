@@ -21,6 +21,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from connector.settings import Settings
 from connector.store import engine_url
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -49,6 +50,20 @@ def serve(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def emulator_settings(caspio_emu: Any, stripe_emu: Any, store_url: str) -> Settings:
+    """The bridge's settings pointing at running emulators (`sandbox.*.server.run_emulator`)
+    and a store, with the benchmarks' webhook secret."""
+    return Settings.for_tests(
+        caspio_account_url=caspio_emu.base_url,
+        caspio_client_id=caspio_emu.client_id,
+        caspio_client_secret=caspio_emu.client_secret,
+        stripe_secret_key=stripe_emu.api_key,
+        stripe_api_base=stripe_emu.base_url,
+        stripe_webhook_secrets=(WEBHOOK_SECRET,),
+        bridge_database_url=store_url,
+    )
 
 
 def postgres_base_url() -> str:

@@ -39,6 +39,7 @@ from bench._common import (
     WEBHOOK_SECRET,
     add_database_option,
     database_url,
+    emulator_settings,
     non_negative_float,
     positive_int,
     print_table,
@@ -225,15 +226,7 @@ def run(events: int, latency: float, workers: int, baseline: int, database: str)
         as stripe_emu,
         database_url(database) as store_url,
     ):
-        settings = Settings.for_tests(
-            caspio_account_url=caspio_emu.base_url,
-            caspio_client_id=caspio_emu.client_id,
-            caspio_client_secret=caspio_emu.client_secret,
-            stripe_secret_key=stripe_emu.api_key,
-            stripe_api_base=stripe_emu.base_url,
-            stripe_webhook_secrets=(WEBHOOK_SECRET,),
-            bridge_database_url=store_url,
-        )
+        settings = emulator_settings(caspio_emu, stripe_emu, store_url)
         services = build_services(settings)
         admin = CaspioClient(caspio_emu.base_url, caspio_emu.client_id, caspio_emu.client_secret)
         client = stripe.StripeClient(stripe_emu.api_key,

@@ -24,10 +24,10 @@ from typing import Any
 import stripe
 
 from bench._common import (
-    WEBHOOK_SECRET,
     add_database_option,
     calls,
     database_url,
+    emulator_settings,
     positive_int,
     print_table,
     run_main,
@@ -35,7 +35,6 @@ from bench._common import (
 from caspio_client import CaspioClient
 from connector.caspio_setup import init_caspio
 from connector.services import build_services
-from connector.settings import Settings
 from connector.sync.reconcile import Reconciler
 from sandbox.caspio.server import run_emulator as run_caspio
 from sandbox.stripe.server import run_emulator as run_stripe
@@ -92,12 +91,7 @@ def one_pass(reconciler: Reconciler, services: Any) -> dict[str, Any]:
 def run(count: int, database: str) -> dict[str, Any]:
     with run_caspio() as caspio_emu, run_stripe() as stripe_emu, \
             database_url(database) as store_url:
-        settings = Settings.for_tests(
-            caspio_account_url=caspio_emu.base_url, caspio_client_id=caspio_emu.client_id,
-            caspio_client_secret=caspio_emu.client_secret, stripe_secret_key=stripe_emu.api_key,
-            stripe_api_base=stripe_emu.base_url, stripe_webhook_secrets=(WEBHOOK_SECRET,),
-            bridge_database_url=store_url,
-        )
+        settings = emulator_settings(caspio_emu, stripe_emu, store_url)
         services = build_services(settings)
         admin = CaspioClient(caspio_emu.base_url, caspio_emu.client_id, caspio_emu.client_secret)
         client = stripe.StripeClient(stripe_emu.api_key,

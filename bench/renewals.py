@@ -26,6 +26,7 @@ from bench._common import (
     add_database_option,
     calls,
     database_url,
+    emulator_settings,
     peak_rss_mib,
     positive_int,
     print_table,
@@ -36,7 +37,6 @@ from caspio_client import CaspioClient
 from connector.app import create_app
 from connector.caspio_setup import init_caspio
 from connector.services import Services, build_services
-from connector.settings import Settings
 from connector.sync.inbox import DEAD, PENDING, PROCESSING, Inbox
 from connector.sync.runtime import start_background_worker
 from connector.sync.worker import BackgroundWorker
@@ -213,15 +213,7 @@ def run(customers: int, months: int, database: str, webhook_workers: int = 1) ->
         ) as stripe_emu,
         database_url(database) as db_url,
     ):
-        settings = Settings.for_tests(
-            caspio_account_url=caspio_emu.base_url,
-            caspio_client_id=caspio_emu.client_id,
-            caspio_client_secret=caspio_emu.client_secret,
-            stripe_secret_key=stripe_emu.api_key,
-            stripe_api_base=stripe_emu.base_url,
-            stripe_webhook_secrets=(WEBHOOK_SECRET,),
-            bridge_database_url=db_url,
-        )
+        settings = emulator_settings(caspio_emu, stripe_emu, db_url)
         services = build_services(settings)
         # Set-up goes through clients of its own so the bridge's meters count only the bridge.
         admin = CaspioClient(caspio_emu.base_url, caspio_emu.client_id, caspio_emu.client_secret)
